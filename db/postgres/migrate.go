@@ -1,0 +1,133 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationLockKey serialises every migrate process on one database: ours, River's and the
+// ClickHouse steps run under it, so two deploys migrating at once cannot interleave.
+const migrationLockKey int64 = 0x70726f66696c6573 // "profiles"
+
+// MigrationStatus is one migration and whether it has been applied.
+type MigrationStatus struct {
+	Component string // "postgres", "river" or "clickhouse"
+	Version   int64
+	Name      string
+	Applied   bool
+}
+
+// Step is further migration work run under the same lock, such as ClickHouse's schema.
+type Step func(ctx context.Context) error
+
+// Migrate applies pending Postgres migrations (ours, then River's) and then each step, all
+// under one session advisory lock held on a dedicated connection. Applying twice is a no-op.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
+	pooled, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire migration connection: %w", err)
+	}
+	// The lock is session-scoped, so this connection is closed rather than returned to the pool:
+	// a lock can never leak to another user of the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+
+	provider, err := gooseProvider(pool)
+	if err != nil {
+		return err
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("apply postgres migrations: %w", err)
+	}
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("river migrator: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("apply river migrations: %w", err)
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status lists our migrations and River's with whether each is applied.
+func Status(ctx context.Context, pool *pgxpool.Pool) ([]MigrationStatus, error) {
+	provider, err := gooseProvider(pool)
+	if err != nil {
+		return nil, err
+	}
+	ours, err := provider.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres migration status: %w", err)
+	}
+	var out []MigrationStatus
+	for _, s := range ours {
+		out = append(out, MigrationStatus{
+			Component: "postgres",
+			Version:   s.Source.Version,
+			Name:      s.Source.Path,
+			Applied:   s.State == goose.StateApplied,
+		})
+	}
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return nil, fmt.Errorf("river migrator: %w", err)
+	}
+	applied := map[int]bool{}
+	// On a database River has never seen, ExistingVersions fails: nothing of River's is applied.
+	if existing, err := migrator.ExistingVersions(ctx); err == nil {
+		for _, m := range existing {
+			applied[m.Version] = true
+		}
+	}
+	for _, m := range migrator.AllVersions() {
+		out = append(out, MigrationStatus{Component: "river", Version: int64(m.Version), Name: m.Name, Applied: applied[m.Version]})
+	}
+	return out, nil
+}
+
+func gooseProvider(pool *pgxpool.Pool) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, stdlib.OpenDBFromPool(pool), sub)
+	if err != nil {
+		return nil, fmt.Errorf("goose provider: %w", err)
+	}
+	return provider, nil
+}
+
+// MigrationFiles exposes the embedded migrations, so test templates can be named for them.
+func MigrationFiles() fs.FS { return migrationFiles }
+
+// RiverSchemaVersion names the newest River migration this binary carries.
+func RiverSchemaVersion() string {
+	migrator, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return "unknown"
+	}
+	all := migrator.AllVersions()
+	if len(all) == 0 {
+		return "none"
+	}
+	return fmt.Sprint(all[len(all)-1].Version)
+}
