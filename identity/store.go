@@ -1,0 +1,93 @@
+package identity
+
+import (
+	"context"
+	"time"
+)
+
+// Store loads a locked snapshot of the identity graph and applies plans to it atomically.
+type Store interface {
+	// Update locks the distinct ids of req (and its message id) in one transaction, loads their
+	// profiles into a State, calls decide, and applies the Plan it returns together with the
+	// Change that projects it, before committing. When req carries a message id already
+	// answered, Update returns that Result with Replayed set and calls nothing.
+	//
+	// decide may run more than once: the Store rolls back and retries, within a bound, when a
+	// concurrent merge moved an id or the database reports a deadlock or serialization
+	// failure; past the bound it returns ErrContention. Errors from decide are returned as-is
+	// and nothing is written.
+	Update(ctx context.Context, req UpdateRequest, decide func(*State) (*Plan, error)) (Result, error)
+}
+
+// UpdateRequest names what one write touches.
+type UpdateRequest struct {
+	ProjectID   string
+	DistinctIDs []string
+	Method      string // "identify", "alias", ...: message ids are unique per method
+	MessageID   string // optional idempotency key
+}
+
+// State is the locked snapshot a rule decides on.
+type State struct {
+	// Profiles maps each requested distinct id that is known to its profile (possibly deleted).
+	Profiles map[string]*Profile
+	// Version is the version every row written by this change carries. It is taken after the
+	// locks, so it is higher than that of any earlier change to the same rows.
+	Version int64
+	Now     time.Time
+}
+
+// Plan is what a rule decided to write.
+type Plan struct {
+	Upserts []*Profile // profiles created or changed, in full, carrying State.Version
+	Merges  []Merge    // move every distinct id of From to Into
+	Links   []Link     // point a distinct id (new, or moving off a deleted profile) at a profile
+	Result  Result
+}
+
+// Merge moves all distinct ids of From to Into. From is also in Upserts, marked merged.
+type Merge struct{ From, Into string }
+
+// Link points DistinctID at ProfileID.
+type Link struct{ DistinctID, ProfileID string }
+
+// Change is what the read model must learn from one committed write: the full state of every
+// profile it touched and every distinct id that now points somewhere new, all at Version.
+// Applying a Change twice, or after a newer one, leaves the read model as the newest version.
+type Change struct {
+	ProjectID string     `json:"projectId"`
+	Version   int64      `json:"version"`
+	Profiles  []Snapshot `json:"profiles,omitempty"`
+	Mappings  []Mapping  `json:"mappings,omitempty"`
+}
+
+// Snapshot is a profile as the read model shows it: effective traits (overrides applied).
+type Snapshot struct {
+	ID         string    `json:"id"`
+	ExternalID string    `json:"externalId,omitempty"`
+	Traits     Traits    `json:"traits,omitempty"`
+	MergedInto string    `json:"mergedInto,omitempty"`
+	Deleted    bool      `json:"deleted,omitempty"`
+	Version    int64     `json:"version"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// Mapping says DistinctID belongs to ProfileID from Version on.
+type Mapping struct {
+	DistinctID string `json:"distinctId"`
+	ProfileID  string `json:"profileId"`
+	Version    int64  `json:"version"`
+}
+
+// SnapshotOf renders a profile for the read model.
+func SnapshotOf(p *Profile, at time.Time) Snapshot {
+	return Snapshot{
+		ID:         p.ID,
+		ExternalID: p.ExternalID,
+		Traits:     Effective(p.Traits, p.Overrides),
+		MergedInto: p.MergedInto,
+		Deleted:    p.Deleted,
+		Version:    p.Version,
+		UpdatedAt:  at,
+	}
+}

@@ -1,0 +1,8 @@
+package jobs
+
+import "github.com/riverqueue/river"
+
+// Register adds every worker to workers.
+func Register(workers *river.Workers, batcher *Batcher) {
+	river.AddWorker(workers, &ProjectionWorker{Batcher: batcher})
+}
