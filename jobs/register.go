@@ -3,6 +3,7 @@ package jobs
 import "github.com/riverqueue/river"
 
 // Register adds every worker to workers.
-func Register(workers *river.Workers, batcher *Batcher) {
+func Register(workers *river.Workers, batcher *Batcher, pruner Pruner) {
 	river.AddWorker(workers, &ProjectionWorker{Batcher: batcher})
+	river.AddWorker(workers, &PruneWorker{Pruner: pruner})
 }

@@ -298,3 +298,14 @@ func unavailable(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
 }
+
+// PruneIdempotencyKeys deletes message-id answers older than olderThan, at most limit rows.
+func (s *IdentityStore) PruneIdempotencyKeys(ctx context.Context, olderThan time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+DELETE FROM idempotency_keys WHERE ctid IN (
+    SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`, olderThan, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
