@@ -17,6 +17,8 @@ var (
 	ErrUnavailable = errors.New("storage unavailable")
 	// ErrNotFound means no live profile answers to the given id.
 	ErrNotFound = errors.New("profile not found")
+	// ErrExternalIDTaken refuses to restore a profile whose external id now belongs to another.
+	ErrExternalIDTaken = errors.New("the external id belongs to another profile now")
 	// ErrRetry tells a Store that the snapshot moved under it and the attempt must be redone.
 	ErrRetry = errors.New("identity graph changed concurrently")
 )

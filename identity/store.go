@@ -23,6 +23,7 @@ type Store interface {
 type UpdateRequest struct {
 	ProjectID   string
 	DistinctIDs []string
+	ProfileIDs  []string // profiles to lock by id, for edits of one profile
 	Method      string // "identify", "alias", ...: message ids are unique per method
 	MessageID   string // optional idempotency key
 }
@@ -31,6 +32,8 @@ type UpdateRequest struct {
 type State struct {
 	// Profiles maps each requested distinct id that is known to its profile (possibly deleted).
 	Profiles map[string]*Profile
+	// ByID holds every locked profile: those of Profiles and those asked for by id.
+	ByID map[string]*Profile
 	// Version is the version every row written by this change carries. It is taken after the
 	// locks, so it is higher than that of any earlier change to the same rows.
 	Version int64

@@ -19,6 +19,7 @@ var codes = []struct {
 	{identity.ErrInvalid, connect.CodeInvalidArgument},
 	{identity.ErrNotFound, connect.CodeNotFound},
 	{identity.ErrBothIdentified, connect.CodeFailedPrecondition},
+	{identity.ErrExternalIDTaken, connect.CodeFailedPrecondition},
 	{identity.ErrContention, connect.CodeUnavailable},
 	{identity.ErrUnavailable, connect.CodeUnavailable},
 	{context.Canceled, connect.CodeCanceled},

@@ -69,7 +69,8 @@ const (
 SELECT id, coalesce(external_id, ''), traits, overrides, coalesce(merged_into, ''), deleted_at IS NOT NULL, version
 FROM profiles
 WHERE project_id = $1
-  AND id IN (SELECT profile_id FROM distinct_ids WHERE project_id = $1 AND distinct_id = ANY($2))
+  AND (id IN (SELECT profile_id FROM distinct_ids WHERE project_id = $1 AND distinct_id = ANY($2))
+       OR id = ANY($3))
 ORDER BY id
 FOR UPDATE`
 
@@ -144,7 +145,7 @@ func load(ctx context.Context, tx pgx.Tx, req identity.UpdateRequest, ids []stri
 	if req.MessageID != "" {
 		b.Queue(sqlReplay, req.ProjectID, req.Method, req.MessageID)
 	}
-	b.Queue(sqlLockProfiles, req.ProjectID, ids)
+	b.Queue(sqlLockProfiles, req.ProjectID, ids, req.ProfileIDs)
 	b.Queue(sqlMappingAndVersion, req.ProjectID, ids)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -178,7 +179,7 @@ func load(ctx context.Context, tx pgx.Tx, req identity.UpdateRequest, ids []stri
 	if err != nil {
 		return nil, nil, fmt.Errorf("lock profiles: %w", err)
 	}
-	st := &identity.State{Profiles: map[string]*identity.Profile{}, Now: time.Now().UTC()}
+	st := &identity.State{Profiles: map[string]*identity.Profile{}, ByID: byID, Now: time.Now().UTC()}
 	var mappedIDs, mappedProfiles []string
 	if err := br.QueryRow().Scan(&st.Version, &mappedIDs, &mappedProfiles); err != nil {
 		return nil, nil, fmt.Errorf("read mapping: %w", err)
