@@ -84,11 +84,13 @@ FROM distinct_ids
 WHERE project_id = $1 AND distinct_id = ANY($2)`
 
 	sqlUpsertProfile = `
-INSERT INTO profiles (project_id, id, external_id, traits, overrides, merged_into, version)
-VALUES ($1, $2, nullif($3, ''), $4, $5, nullif($6, ''), $7)
+INSERT INTO profiles (project_id, id, external_id, traits, overrides, merged_into, deleted_at, version, effective, search)
+VALUES ($1, $2, nullif($3, ''), $4, $5, nullif($6, ''), CASE WHEN $7 THEN now() END, $8, $9, $10)
 ON CONFLICT (project_id, id) DO UPDATE
 SET external_id = excluded.external_id, traits = excluded.traits, overrides = excluded.overrides,
-    merged_into = excluded.merged_into, version = excluded.version, updated_at = now()`
+    merged_into = excluded.merged_into, version = excluded.version, effective = excluded.effective,
+    search = excluded.search, updated_at = now(),
+    deleted_at = CASE WHEN $7 THEN coalesce(profiles.deleted_at, now()) END`
 
 	sqlMoveDistinctIDs = `
 UPDATE distinct_ids SET profile_id = $3, version = $4
@@ -199,8 +201,10 @@ func apply(ctx context.Context, tx pgx.Tx, req identity.UpdateRequest, st *ident
 	change := identity.Change{ProjectID: req.ProjectID, Version: st.Version}
 	b := &pgx.Batch{}
 	for _, p := range plan.Upserts {
-		b.Queue(sqlUpsertProfile, req.ProjectID, p.ID, p.ExternalID, p.Traits, p.Overrides, p.MergedInto, p.Version)
-		change.Profiles = append(change.Profiles, identity.SnapshotOf(p, st.Now))
+		snap := identity.SnapshotOf(p, st.Now)
+		b.Queue(sqlUpsertProfile, req.ProjectID, p.ID, p.ExternalID, p.Traits, p.Overrides, p.MergedInto,
+			p.Deleted, p.Version, snap.Traits, searchText(p.ExternalID, snap.Traits))
+		change.Profiles = append(change.Profiles, snap)
 	}
 	for _, m := range plan.Merges {
 		b.Queue(sqlMoveDistinctIDs, req.ProjectID, m.From, m.Into, st.Version).Query(func(rows pgx.Rows) error {

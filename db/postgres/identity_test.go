@@ -1,0 +1,206 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/poluruprvn/profiles/db/pgtest"
+	"github.com/poluruprvn/profiles/db/postgres"
+	"github.com/poluruprvn/profiles/identity"
+	"github.com/poluruprvn/profiles/jobs"
+)
+
+type identityBundle struct {
+	pool *pgxpool.Pool
+	svc  *identity.Service
+}
+
+func setupIdentity(t *testing.T) identityBundle {
+	t.Helper()
+	pool := pgtest.New(t)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewIdentityStore(pool, jobs.Publisher{Client: client})
+	return identityBundle{pool: pool, svc: identity.NewService(store)}
+}
+
+func TestIdentityStoreWritesProfileIDsAndJobTogether(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	res, err := b.svc.Identify(ctx, "proj_a", identity.IdentifyRequest{
+		ExternalID: "u1", AnonymousID: "a1", Traits: identity.TraitOps{Set: identity.Traits{"plan": "pro"}},
+	})
+	if err != nil || res.Outcome != identity.OutcomeCreated {
+		t.Fatalf("Identify = %+v, %v; want created", res, err)
+	}
+	var owners []string
+	rows, _ := b.pool.Query(ctx, `SELECT profile_id FROM distinct_ids WHERE project_id = 'proj_a' ORDER BY distinct_id`)
+	owners, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(owners) != 2 || owners[0] != res.ProfileID || owners[1] != res.ProfileID {
+		t.Fatalf("distinct ids point at %v (%v), want both at %s", owners, err, res.ProfileID)
+	}
+	var jobsN int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection'`).Scan(&jobsN); err != nil || jobsN != 1 {
+		t.Fatalf("projection jobs = %d (%v), want 1 per committed change", jobsN, err)
+	}
+	// The same request again changes nothing: no new job.
+	if _, err := b.svc.Identify(ctx, "proj_a", identity.IdentifyRequest{ExternalID: "u1", AnonymousID: "a1",
+		Traits: identity.TraitOps{Set: identity.Traits{"plan": "pro"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&jobsN)
+	if jobsN != 1 {
+		t.Errorf("a no-op identify enqueued a job: %d jobs", jobsN)
+	}
+}
+
+func TestIdentityStoreMessageIDReplays(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	req := identity.IdentifyRequest{ExternalID: "u1", MessageID: "m-1", Traits: identity.TraitOps{Set: identity.Traits{"n": 1.0}}}
+	first, err := b.svc.Identify(ctx, "p", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Traits.Set["n"] = 2.0 // a retry must not apply anything, even if the body differs
+	second, err := b.svc.Identify(ctx, "p", req)
+	if err != nil || !second.Replayed || second.ProfileID != first.ProfileID || second.Outcome != first.Outcome {
+		t.Fatalf("retry = %+v, %v; want replay of %+v", second, err, first)
+	}
+	var n float64
+	_ = b.pool.QueryRow(ctx, `SELECT (traits->>'n')::float8 FROM profiles WHERE id = $1`, first.ProfileID).Scan(&n)
+	if n != 1 {
+		t.Errorf("trait n = %v after a replayed retry, want 1", n)
+	}
+}
+
+// TestIdentityStoreConcurrentMergesConverge runs overlapping Identify and Alias calls from many
+// goroutines and checks the graph against a union-find of the calls.
+func TestIdentityStoreConcurrentMergesConverge(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	const users, anonPerUser, clients, callsPerClient = 40, 4, 32, 60
+	uf := newUnionFind()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(c), 7))
+			for range callsPerClient {
+				u := rng.IntN(users)
+				user := fmt.Sprintf("user-%d", u)
+				var err error
+				var a, bID string
+				switch rng.IntN(3) {
+				case 0:
+					a, bID = user, fmt.Sprintf("anon-%d-%d", u, rng.IntN(anonPerUser))
+					_, err = b.svc.Identify(ctx, "p", identity.IdentifyRequest{ExternalID: a, AnonymousID: bID,
+						Traits: identity.TraitOps{Set: identity.Traits{fmt.Sprintf("k%d", c): float64(u)}}})
+				case 1:
+					a, bID = user, fmt.Sprintf("anon-%d-%d", u, rng.IntN(anonPerUser))
+					_, err = b.svc.Alias(ctx, "p", identity.AliasRequest{PreviousID: bID, ExternalID: a})
+				default:
+					a, bID = user, fmt.Sprintf("user-%d", (u+1+rng.IntN(3))%users)
+					_, err = b.svc.Alias(ctx, "p", identity.AliasRequest{PreviousID: bID, ExternalID: a, AllowIdentifiedMerge: true})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				uf.union(a, bID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a call failed under concurrency: %v", err)
+	}
+	rows, _ := b.pool.Query(ctx, `SELECT distinct_id, profile_id FROM distinct_ids WHERE project_id = 'p'`)
+	owner := map[string]string{}
+	var d, p string
+	_, err := pgx.ForEachRow(rows, []any{&d, &p}, func() error { owner[d] = p; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	groupProfile := map[string]string{}
+	for id := range uf.parent {
+		got, ok := owner[id]
+		if !ok {
+			t.Fatalf("distinct id %s has no profile", id)
+		}
+		root := uf.find(id)
+		if want, ok := groupProfile[root]; ok && want != got {
+			t.Fatalf("ids of one group point at two profiles: %s and %s", want, got)
+		}
+		groupProfile[root] = got
+	}
+	var live int
+	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM profiles WHERE project_id = 'p' AND merged_into IS NULL`).Scan(&live)
+	if live != len(groupProfile) {
+		t.Errorf("%d live profiles, want %d (one per connected group)", live, len(groupProfile))
+	}
+	var merged int
+	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM profiles p WHERE project_id = 'p' AND merged_into IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM profiles w WHERE w.project_id = p.project_id AND w.id = p.merged_into)`).Scan(&merged)
+	if merged != 0 {
+		t.Errorf("%d merged profiles point at missing winners", merged)
+	}
+}
+
+func TestIdentityStoreRefusedMergeWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	for _, u := range []string{"u1", "u2"} {
+		if _, err := b.svc.Identify(ctx, "p", identity.IdentifyRequest{ExternalID: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before int
+	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&before)
+	_, err := b.svc.Alias(ctx, "p", identity.AliasRequest{PreviousID: "u2", ExternalID: "u1"})
+	var refused *identity.MergeRefusedError
+	if !errors.As(err, &refused) || refused.OtherProfileID == "" {
+		t.Fatalf("Alias of two identified = %v, want MergeRefusedError naming the other profile", err)
+	}
+	var after int
+	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&after)
+	if after != before {
+		t.Errorf("a refused merge enqueued %d jobs", after-before)
+	}
+}
+
+type unionFind struct{ parent map[string]string }
+
+func newUnionFind() *unionFind { return &unionFind{parent: map[string]string{}} }
+
+func (u *unionFind) find(x string) string {
+	if _, ok := u.parent[x]; !ok {
+		u.parent[x] = x
+	}
+	for u.parent[x] != x {
+		u.parent[x] = u.parent[u.parent[x]]
+		x = u.parent[x]
+	}
+	return x
+}
+
+func (u *unionFind) union(a, b string) { u.parent[u.find(a)] = u.find(b) }
