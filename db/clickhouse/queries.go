@@ -24,5 +24,8 @@ func Queries() []Query {
 		{Name: "projection.insert_profiles", SQL: sqlInsertProfiles, Batch: true},
 		{Name: "projection.lookup_mappings", SQL: sqlLookupMappings},
 		{Name: "projection.lookup_profiles", SQL: sqlLookupProfiles},
+		{Name: "events.insert", SQL: sqlInsertEvents, Batch: true},
+		{Name: "events.stats", SQL: sqlEventStats},
+		{Name: "events.history", SQL: sqlEventHistory},
 	}
 }

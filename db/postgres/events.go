@@ -127,7 +127,7 @@ func (c *EventCommitter) Append(ctx context.Context, es []events.Event) error {
 		return nil
 	}
 	var buf bytes.Buffer
-	if err := encodeEvents(&buf, es); err != nil {
+	if err := EncodePayload(&buf, es); err != nil {
 		return fmt.Errorf("encode %d events: %w", len(es), err)
 	}
 	req := &appendRequest{payload: buf.Bytes(), events: len(es), result: make(chan error, 1)}
@@ -284,7 +284,7 @@ func (s *EventBatchStore) LoadEventBatch(ctx context.Context, id int64) (recs []
 	if format != payloadFormat {
 		return nil, true, fmt.Errorf("%w: event batch %d has format %d, this binary reads %d", events.ErrCorrupt, id, format, payloadFormat)
 	}
-	recs, err = decodeEvents(payload)
+	recs, err = DecodePayload(payload)
 	if err != nil {
 		return nil, true, fmt.Errorf("event batch %d: %w", id, err)
 	}
@@ -344,7 +344,7 @@ func (s *EventBatchStore) UnknownSubjects(ctx context.Context, subjects []events
 }
 
 // payloadFormat 1: one JSON object per event and line, with the short keys of payloadLine.
-// Written by encodeEvents, read by decodeEvents; pinned by TestPayloadRoundTrip. A new format
+// Written by EncodePayload, read by DecodePayload; pinned by TestPayloadRoundTrip. A new format
 // gets a new number, and a binary meeting a number it does not know fails the job (ErrCorrupt)
 // so that a newer worker can pick it up on retry during a rolling deploy.
 const payloadFormat = 1
@@ -364,7 +364,9 @@ type payloadLine struct {
 	Properties any `json:"o"`
 }
 
-func encodeEvents(buf *bytes.Buffer, es []events.Event) error {
+// EncodePayload appends es to buf in the current payload format (JSON lines). Exported for
+// tools that write or inspect event_batches rows, and for its benchmark.
+func EncodePayload(buf *bytes.Buffer, es []events.Event) error {
 	enc := json.NewEncoder(buf) // one object and '\n' per Encode: JSON lines
 	enc.SetEscapeHTML(false)
 	empty := map[string]any{}
@@ -385,7 +387,9 @@ func encodeEvents(buf *bytes.Buffer, es []events.Event) error {
 	return nil
 }
 
-func decodeEvents(payload []byte) ([]events.Record, error) {
+// DecodePayload reads a payload EncodePayload wrote. Anything else returns an error wrapping
+// events.ErrCorrupt that names the line.
+func DecodePayload(payload []byte) ([]events.Record, error) {
 	out := make([]events.Record, 0, bytes.Count(payload, []byte{'\n'}))
 	for n := 1; len(payload) > 0; n++ {
 		line, rest, _ := bytes.Cut(payload, []byte{'\n'})

@@ -67,6 +67,24 @@ var samples = map[string][][]any{
 		ch.Named("project_id", "proj"),
 		ch.Named("profile_ids", ch.GroupSet{Value: []any{"p1", "absent"}}),
 	}},
+	"events.insert": {
+		{"proj", "anon-1", "Viewed", "m1", `{"q":"it's \\ <b>"}`, sampleTime, sampleTime},
+		{"proj", "anon-1", "Viewed", "m1", `{}`, sampleTime.Add(-time.Hour), sampleTime.Add(-time.Hour)}, // older copy: loses
+		{"proj", "user-1", "Viewed", "m1", `{}`, sampleTime, sampleTime},                                   // tie: user-1 > anon-1 wins
+		{"proj", "anon-1", "Signed Up", "m2", `{}`, sampleTime.Add(time.Minute), sampleTime.Add(time.Minute)},
+		{"proj", "anon-1", "Signed Up", "m2", `{}`, sampleTime.Add(2 * time.Minute), sampleTime.Add(2 * time.Minute)}, // retry, new time: wins
+		{"other", "anon-1", "Viewed", "m3", `{}`, sampleTime, sampleTime},
+	},
+	"events.stats": {{
+		ch.Named("project_id", "proj"),
+		ch.Named("distinct_ids", ch.GroupSet{Value: []any{"anon-1", "user-1", "absent"}}),
+	}},
+	"events.history": {{
+		ch.Named("project_id", "proj"),
+		ch.Named("distinct_ids", ch.GroupSet{Value: []any{"anon-1", "user-1"}}),
+		ch.Named("after", 1), ch.Named("before_ts", uint32(sampleTime.Add(2*time.Minute).Unix())), ch.Named("before_id", "m2"),
+		ch.Named("limit", 2),
+	}},
 }
 
 // want holds the rows (JSONEachRow) a query must return after the samples before it ran,
@@ -78,6 +96,14 @@ var want = map[string][]map[string]string{
 		{"distinct_id": "anon-1", "latest_profile_id": "p1", "latest_version": "2"},
 		{"distinct_id": `it's\`, "latest_profile_id": "p1", "latest_version": "2"},
 	},
+	"events.stats": {
+		{"winner_distinct_id": "anon-1", "message_count": "1", "first_timestamp": "2025-03-04 05:08:07", "last_timestamp": "2025-03-04 05:08:07"},
+		{"winner_distinct_id": "user-1", "message_count": "1", "first_timestamp": "2025-03-04 05:06:07", "last_timestamp": "2025-03-04 05:06:07"},
+	},
+	"events.history": {{
+		"message_id": "m1", "winner_distinct_id": "user-1", "winner_event": "Viewed", "winner_properties": "{}",
+		"winner_timestamp": "2025-03-04 05:06:07", "winner_received_at": "2025-03-04 05:06:07",
+	}},
 	"projection.lookup_profiles": {{
 		"profile_id": "p1", "latest_external_id": "", "latest_traits": "{}", "latest_merged_into": "",
 		"latest_deleted": "1", "latest_version": "3", "latest_updated_at": "2025-03-04 06:06:07",

@@ -10,11 +10,13 @@
 --   format  the payload encoding; 1 = one JSON object per line (db/postgres/events.go)
 --   events  how many events the payload holds, for operators
 --   payload the events, written once and read once: bytea, so Postgres neither parses nor
---           indexes it
+--           indexes it; lz4 instead of the default pglz made group commits about 20% faster
+--           here (BenchmarkEventCommitter) and still compresses the JSON lines (the
+--           benchmark's repetitive batch to 4 % of its size; real events less)
 CREATE TABLE event_batches (
     id         bigserial PRIMARY KEY,
     format     smallint    NOT NULL,
     events     integer     NOT NULL,
-    payload    bytea       NOT NULL,
+    payload    bytea       COMPRESSION lz4 NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );

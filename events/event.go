@@ -1,0 +1,95 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Event is one tracked event. Accept fills in the fields the server decides; an accepted Event
+// is not modified afterwards.
+type Event struct {
+	ProjectID   string // the caller's project, never from the request body
+	DistinctID  string // ExternalID when given, else AnonymousID: whom the event is stored under
+	AnonymousID string
+	ExternalID  string
+	Name        string         // "event" in the API
+	Properties  map[string]any // JSON values, as encoding/json and structpb decode them
+	Timestamp   time.Time      // client time; ReceivedAt when the client sent none
+	ReceivedAt  time.Time      // server time the request arrived
+	MessageID   string         // client idempotency key, or a random one the server assigned
+}
+
+// Record is an accepted event on its way from durable storage to the read model: properties stay
+// in their encoded form (EncodeProperties), so no stage decodes and re-encodes them.
+type Record struct {
+	ProjectID   string
+	DistinctID  string
+	AnonymousID string
+	ExternalID  string
+	Name        string
+	MessageID   string
+	Properties  json.RawMessage // a JSON object, as EncodeProperties writes it
+	Timestamp   time.Time
+	ReceivedAt  time.Time
+}
+
+// Record encodes e's properties.
+func (e Event) Record() (Record, error) {
+	props, err := EncodeProperties(e.Properties)
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{
+		ProjectID: e.ProjectID, DistinctID: e.DistinctID, AnonymousID: e.AnonymousID,
+		ExternalID: e.ExternalID, Name: e.Name, MessageID: e.MessageID, Properties: props,
+		Timestamp: e.Timestamp, ReceivedAt: e.ReceivedAt,
+	}, nil
+}
+
+// Subject is whom events are about: one distinct id of one project.
+type Subject struct {
+	ProjectID  string
+	DistinctID string
+}
+
+// Ingester makes accepted events durable.
+type Ingester interface {
+	// Append stores events (all accepted, all of one request) and returns once they are durable
+	// and certain to reach the read model: all of them or none. It returns an error wrapping
+	// ErrUnavailable when storage cannot take them, or ctx's error when ctx ends first. After
+	// an error the events may still have been stored (the answer was lost, not the write);
+	// storage collapses copies by message id.
+	Append(ctx context.Context, events []Event) error
+}
+
+// EncodeProperties is the one encoding of properties that sizes are measured on and that
+// storage keeps: compact JSON, keys sorted, '<', '>' and '&' left as they are (encoding/json
+// would escape them as \u003c, which ClickHouse's visitParam functions do not undo). nil
+// encodes as {}.
+func EncodeProperties(props map[string]any) (json.RawMessage, error) {
+	if len(props) == 0 {
+		return json.RawMessage(`{}`), nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(props); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// ServerMessageIDPrefix starts every message id the server assigns: "srv_" and 32 hex digits
+// (128 random bits), so a duplicate is as likely as a UUID collision.
+const ServerMessageIDPrefix = "srv_"
+
+// NewMessageID returns a random message id for an event the client sent without one.
+func NewMessageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return ServerMessageIDPrefix + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,319 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/poluruprvn/profiles/events"
+	"github.com/poluruprvn/profiles/identity"
+)
+
+// QueueEvents is the queue of EventBatchArgs jobs, apart from projections so that a backlog of
+// events never delays profile reads (and the reverse).
+const QueueEvents = "events"
+
+// EventBatchArgs names one event_batches row to carry into ClickHouse. Jobs are not unique: a
+// batch has exactly one job, inserted in the transaction that writes it, and a second run of
+// the same batch (retry, rescue, duplicate) writes rows that collapse by message id.
+type EventBatchArgs struct {
+	BatchID int64 `json:"batchId"`
+}
+
+// Kind implements river.JobArgs.
+func (EventBatchArgs) Kind() string { return "event_batch" }
+
+// InsertOpts puts event batches on QueueEvents. 25 attempts with River's backoff (attempt^4
+// seconds) span about three weeks of ClickHouse outage before a job is discarded.
+func (EventBatchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueEvents, MaxAttempts: 25}
+}
+
+// EventPublisher enqueues event batch jobs inside the committer's transaction. It implements
+// postgres.BatchPublisher.
+type EventPublisher struct {
+	Client *river.Client[pgx.Tx]
+}
+
+// PublishBatchTx implements postgres.BatchPublisher.
+func (p EventPublisher) PublishBatchTx(ctx context.Context, tx pgx.Tx, batchID int64) error {
+	_, err := p.Client.InsertTx(ctx, tx, EventBatchArgs{BatchID: batchID}, nil)
+	return err
+}
+
+// EventBatchStore is what the worker needs of Postgres; postgres.EventBatchStore implements it.
+type EventBatchStore interface {
+	// LoadEventBatch returns the events of a batch; found is false when the batch is gone (an
+	// earlier run finished it). An undecodable payload returns an error wrapping
+	// events.ErrCorrupt.
+	LoadEventBatch(ctx context.Context, id int64) (recs []events.Record, found bool, err error)
+	// UnknownSubjects returns those subjects whose distinct id has no profile, in one query.
+	UnknownSubjects(ctx context.Context, subjects []events.Subject) ([]events.Subject, error)
+	// FinishEventBatch deletes the batch and calls complete in one transaction.
+	FinishEventBatch(ctx context.Context, id int64, complete func(context.Context, pgx.Tx) error) error
+}
+
+// Observer makes sure a distinct id has a profile, creating an anonymous one when it has none.
+// IdentityObserver adapts identity.Service to it.
+type Observer interface {
+	// Observe is a no-op for an id that has a profile. An error wrapping identity.ErrInvalid
+	// (an id identity refuses) is logged and skipped; any other fails the job, which retries.
+	Observe(ctx context.Context, projectID, distinctID string) error
+}
+
+// IdentityObserver is the Observer of identity.Service.
+type IdentityObserver struct {
+	Service *identity.Service
+}
+
+// Observe implements Observer.
+func (o IdentityObserver) Observe(ctx context.Context, projectID, distinctID string) error {
+	_, err := o.Service.Observe(ctx, projectID, distinctID)
+	return err
+}
+
+// EventBatchWorker carries one event batch from Postgres into ClickHouse:
+//
+//  1. load the batch (gone: an earlier run finished it, done);
+//  2. hand its rows to the EventBatcher and wait for the shared insert that carries them;
+//  3. give every distinct id without a profile an anonymous one (Observer), so a later
+//     Identify finds it and merges it, and the events count for whoever the id joins;
+//  4. delete the batch and complete the job in one transaction (river.JobCompleteTx).
+//
+// A crash or error anywhere before 4 re-runs the job: the rows are inserted again and collapse
+// by message id on read; Observe finds the profile it made. A payload that cannot be decoded
+// fails every attempt and ends discarded (logged at error on each attempt); its row stays in
+// event_batches for inspection, and other jobs are not held up.
+type EventBatchWorker struct {
+	river.WorkerDefaults[EventBatchArgs]
+	Store    EventBatchStore
+	Batcher  *EventBatcher
+	Observer Observer
+	Logger   *slog.Logger
+	// ObserveConcurrency bounds concurrent Observe calls of one job [8]: each is a short
+	// Postgres transaction, and a batch from many new visitors has thousands.
+	ObserveConcurrency int
+}
+
+// Timeout is far below River's rescue horizon (one hour by default; ten job timeouts in
+// cmd): waiting for the shared insert takes at most the batcher's delay plus one insert
+// (WriteTimeout, 30 s at worst), and observing a batch of thousands of new ids a few seconds.
+func (w *EventBatchWorker) Timeout(*river.Job[EventBatchArgs]) time.Duration { return time.Minute }
+
+// Work implements river.Worker.
+func (w *EventBatchWorker) Work(ctx context.Context, job *river.Job[EventBatchArgs]) error {
+	id := job.Args.BatchID
+	recs, found, err := w.Store.LoadEventBatch(ctx, id)
+	if errors.Is(err, events.ErrCorrupt) {
+		w.Logger.ErrorContext(ctx, "event batch cannot be decoded", "batch_id", id, "job_id", job.ID,
+			"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "discarded", job.Attempt >= job.MaxAttempts, "err", err)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	if err := w.Batcher.Add(ctx, recs); err != nil {
+		return fmt.Errorf("insert event batch %d: %w", id, err)
+	}
+	if err := w.observeUnknown(ctx, recs); err != nil {
+		return fmt.Errorf("observe distinct ids of event batch %d: %w", id, err)
+	}
+	err = w.Store.FinishEventBatch(ctx, id, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("finish event batch %d: %w", id, err)
+	}
+	return nil
+}
+
+func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Record) error {
+	subjects := make([]events.Subject, len(recs))
+	for i, r := range recs {
+		subjects[i] = events.Subject{ProjectID: r.ProjectID, DistinctID: r.DistinctID}
+	}
+	unknown, err := w.Store.UnknownSubjects(ctx, subjects)
+	if err != nil || len(unknown) == 0 {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	limit := w.ObserveConcurrency
+	if limit <= 0 {
+		limit = 8
+	}
+	g.SetLimit(limit)
+	for _, sub := range unknown {
+		g.Go(func() error {
+			err := w.Observer.Observe(gctx, sub.ProjectID, sub.DistinctID)
+			if errors.Is(err, identity.ErrInvalid) {
+				// Validated when tracked, so only a rule that changed since can refuse it. The
+				// events are stored; the id stays without a profile until an Identify names it.
+				w.Logger.WarnContext(ctx, "distinct id of tracked events refused by identity", "project_id", sub.ProjectID, "err", err)
+				return nil
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// EventSink writes many events at once: one ClickHouse insert. clickhouse.EventSink
+// implements it.
+type EventSink interface {
+	// WriteEvents stores recs, all or none. Writing records again must be harmless (reads
+	// collapse copies by message id): a failed write fails every job it carried, and each
+	// retries.
+	WriteEvents(ctx context.Context, recs []events.Record) error
+}
+
+// EventBatcher groups the rows of concurrent event batch jobs into one sink write, flushing
+// when MaxRows rows or MaxBytes bytes of properties wait, or MaxDelay after the first. Each Add
+// returns the error of the write that carried its rows; the rows of one Add are never split.
+// ClickHouse wants few large inserts (every insert is a part; 18.16 refuses inserts at 300
+// parts per partition), so several jobs share each insert.
+type EventBatcher struct {
+	sink     EventSink
+	cfg      EventBatcherConfig
+	logger   *slog.Logger
+	in       chan eventsPending
+	stop     chan struct{}
+	done     chan struct{}
+	start    sync.Once
+	stopOnce sync.Once
+}
+
+// EventBatcherConfig tunes an EventBatcher. Zero fields take the defaults in brackets.
+type EventBatcherConfig struct {
+	MaxRows  int           // [100,000]
+	MaxBytes int           // bytes of properties, the bulk of a row [64 MiB]
+	MaxDelay time.Duration // [200 ms]: part of the Track -> eventCount lag
+	// WriteTimeout bounds one insert [30 s]; it must stay below the worker's Timeout.
+	WriteTimeout time.Duration
+}
+
+type eventsPending struct {
+	recs   []events.Record
+	bytes  int
+	result chan error
+}
+
+// ErrEventBatcherStopped is returned by Add once the batcher has stopped.
+var ErrEventBatcherStopped = errors.New("event batcher stopped")
+
+// NewEventBatcher returns an EventBatcher; Start it before the River client and Stop it after.
+func NewEventBatcher(sink EventSink, cfg EventBatcherConfig, logger *slog.Logger) *EventBatcher {
+	if cfg.MaxRows <= 0 {
+		cfg.MaxRows = 100_000
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 64 << 20
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 200 * time.Millisecond
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	return &EventBatcher{
+		sink: sink, cfg: cfg, logger: logger,
+		in: make(chan eventsPending), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// Add queues recs and waits until they are written or ctx ends.
+func (b *EventBatcher) Add(ctx context.Context, recs []events.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	p := eventsPending{recs: recs, result: make(chan error, 1)}
+	for _, r := range recs {
+		p.bytes += len(r.Properties)
+	}
+	select {
+	case b.in <- p:
+	case <-b.stop:
+		return ErrEventBatcherStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Start runs the flush loop until Stop.
+func (b *EventBatcher) Start() { b.start.Do(func() { go b.loop() }) }
+
+// Stop writes what was taken and waits for the loop to end. Adds after Stop fail.
+func (b *EventBatcher) Stop() {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.start.Do(func() { close(b.done) })
+	<-b.done
+}
+
+func (b *EventBatcher) loop() {
+	defer close(b.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		var (
+			batch       []eventsPending
+			rows, bytes int
+		)
+		select {
+		case p := <-b.in:
+			batch, rows, bytes = append(batch, p), len(p.recs), p.bytes
+		case <-b.stop:
+			return
+		}
+		timer.Reset(b.cfg.MaxDelay)
+	collect:
+		for rows < b.cfg.MaxRows && bytes < b.cfg.MaxBytes {
+			select {
+			case p := <-b.in:
+				batch, rows, bytes = append(batch, p), rows+len(p.recs), bytes+p.bytes
+			case <-timer.C:
+				break collect
+			case <-b.stop:
+				break collect
+			}
+		}
+		timer.Stop()
+		b.flush(batch, rows)
+	}
+}
+
+func (b *EventBatcher) flush(batch []eventsPending, rows int) {
+	recs := make([]events.Record, 0, rows)
+	for _, p := range batch {
+		recs = append(recs, p.recs...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.WriteTimeout)
+	start := time.Now()
+	err := b.sink.WriteEvents(ctx, recs)
+	cancel()
+	if err != nil {
+		b.logger.Error("event insert failed", "rows", len(recs), "jobs", len(batch), "err", err)
+	} else {
+		b.logger.Debug("events inserted", "rows", len(recs), "jobs", len(batch), "took", time.Since(start))
+	}
+	for _, p := range batch {
+		p.result <- err
+	}
+}
