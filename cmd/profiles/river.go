@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/poluruprvn/profiles/jobs"
 )
 
 // River tuning for thousands of small jobs a second (PLATFORM.md measured about 16k/s of no-op
@@ -22,17 +24,6 @@ const (
 	rescueFactor = 10
 )
 
-// registerWorkers adds the binary's River workers to w. It returns how many kinds it added
-// (River refuses to start with none) and a function to call once River has stopped, for what
-// the workers share (a batcher, ...).
-//
-// TODO(lead): batcher := jobs.NewBatcher(...); batcher.Start(); jobs.Register(w, batcher, pruner);
-// return 2, batcher.Stop, nil. Periodic jobs go in newJobRunner's river.Config.
-func registerWorkers(w *river.Workers, b *backends, logger *slog.Logger) (kinds int, after func(), err error) {
-	_, _, _ = w, b, logger
-	return 0, func() {}, nil
-}
-
 // jobRunner is a process's River client and what its workers need stopped after it.
 type jobRunner struct {
 	client  *river.Client[pgx.Tx]
@@ -42,7 +33,7 @@ type jobRunner struct {
 
 // newJobRunner makes the River client of a process. With cfg.Workers > 0 and workers registered
 // it works jobs of the default queue once started; otherwise it only inserts.
-func newJobRunner(ctx context.Context, cfg Config, b *backends, logger *slog.Logger) (*jobRunner, error) {
+func newJobRunner(ctx context.Context, cfg Config, b *backends, d *domain, logger *slog.Logger) (*jobRunner, error) {
 	rc := &river.Config{
 		Logger:                      logger.With("component", "river"),
 		FetchCooldown:               riverFetchCooldown,
@@ -54,7 +45,7 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, logger *slog.Log
 	j := &jobRunner{after: func() {}}
 	if cfg.Workers > 0 {
 		workers := river.NewWorkers()
-		kinds, after, err := registerWorkers(workers, b, logger)
+		kinds, after, err := registerWorkers(workers, b, d, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +55,8 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, logger *slog.Log
 		}
 		if kinds > 0 {
 			rc.Workers = workers
-			rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+			rc.Queues = queues(cfg)
+			rc.PeriodicJobs = jobs.PeriodicJobs()
 			j.working = true
 		} else {
 			logger.Warn("no River workers registered: this process works no jobs")
@@ -76,7 +68,18 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, logger *slog.Log
 		return nil, err
 	}
 	j.client = client
+	d.bindRiver(client)
 	return j, nil
+}
+
+// queues sizes each queue. Projection workers mostly wait for a shared ClickHouse insert, so
+// that queue gets PROFILES_WORKERS of them; event batches are few and large.
+func queues(cfg Config) map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		river.QueueDefault:   {MaxWorkers: 20},
+		jobs.QueueProjection: {MaxWorkers: cfg.Workers},
+		jobs.QueueEvents:     {MaxWorkers: 32},
+	}
 }
 
 // start starts working jobs. Their life is ended by stop, not by ctx: cancelling the context

@@ -14,8 +14,8 @@ import (
 
 	"github.com/poluruprvn/profiles/auth"
 	"github.com/poluruprvn/profiles/db/postgres"
-	"github.com/poluruprvn/profiles/gen/events/v1/eventsv1connect"
-	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
+	"github.com/poluruprvn/profiles/events"
+	"github.com/poluruprvn/profiles/profiles"
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -56,16 +56,21 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	keys := auth.NewKeyCache(postgres.NewProjectStore(b.pool), auth.CacheConfig{TTL: cfg.KeyCacheTTL})
 	authn := auth.NewAuthenticator(keys, verifier, logger)
 
-	jobs, err := newJobRunner(ctx, cfg, b, logger)
+	d := newDomain(b)
+	jobs, err := newJobRunner(ctx, cfg, b, d, logger)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
+	// Stopped after the HTTP server has drained: the last requests' events still commit.
+	committer := postgres.NewEventCommitter(b.pool, d.batches, postgres.EventCommitterConfig{}, logger)
+	committer.Start()
+	defer committer.Stop()
 
 	// The API's handlers: one line each.
 	svc := services{
-		profilesSDK: profilesv1connect.UnimplementedProfilesSDKServiceHandler{},
-		profiles:    profilesv1connect.UnimplementedProfilesServiceHandler{},
-		eventsSDK:   eventsv1connect.UnimplementedEventsSDKServiceHandler{},
+		profilesSDK: profiles.NewSDKHandler(d.identity, logger),
+		profiles:    profiles.NewHandler(d.profiles(b), logger),
+		eventsSDK:   events.NewHandler(events.NewService(committer), logger),
 	}
 	handler := routes(svc, routeConfig{
 		authn:           authn,

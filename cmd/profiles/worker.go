@@ -42,7 +42,7 @@ func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer b.close()
-	jobs, err := newJobRunner(ctx, cfg, b, logger)
+	jobs, err := newJobRunner(ctx, cfg, b, newDomain(b), logger)
 	if err != nil {
 		return err
 	}

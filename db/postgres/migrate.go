@@ -50,6 +50,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 	if err != nil {
 		return err
 	}
+	defer provider.Close() // closes goose's database/sql handle, never the pool
 	if _, err := provider.Up(ctx); err != nil {
 		return fmt.Errorf("apply postgres migrations: %w", err)
 	}
@@ -74,6 +75,7 @@ func Status(ctx context.Context, pool *pgxpool.Pool) ([]MigrationStatus, error) 
 	if err != nil {
 		return nil, err
 	}
+	defer provider.Close()
 	ours, err := provider.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres migration status: %w", err)

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/poluruprvn/profiles/db/clickhouse"
+	"github.com/poluruprvn/profiles/db/postgres"
+	"github.com/poluruprvn/profiles/identity"
+	"github.com/poluruprvn/profiles/jobs"
+	"github.com/poluruprvn/profiles/profiles"
+)
+
+// Projection batching: changes wait at most projectionDelay for company, so ClickHouse sees a
+// few inserts a second per table at any load (18.16 refuses inserts past 300 parts).
+const (
+	projectionBatch = 10_000
+	projectionDelay = 100 * time.Millisecond
+)
+
+// domain is the services of one process and the adapters they write through. The publishers
+// get their River client after it is made (bindRiver): the client needs the workers, which
+// need the identity service, which needs a publisher.
+type domain struct {
+	changes  *jobs.Publisher
+	batches  *jobs.EventPublisher
+	store    *postgres.IdentityStore
+	identity *identity.Service
+}
+
+func newDomain(b *backends) *domain {
+	changes := &jobs.Publisher{}
+	store := postgres.NewIdentityStore(b.pool, changes)
+	return &domain{changes: changes, batches: &jobs.EventPublisher{}, store: store, identity: identity.NewService(store)}
+}
+
+func (d *domain) bindRiver(client *river.Client[pgx.Tx]) {
+	d.changes.Client = client
+	d.batches.Client = client
+}
+
+func (d *domain) profiles(b *backends) *profiles.Service {
+	return profiles.NewService(postgres.NewProfileReader(b.pool), clickhouse.EventReader{Conn: b.ch}, d.identity)
+}
+
+// registerWorkers adds the binary's River workers to w. It returns how many kinds it added
+// (River refuses to start with none) and a function to call once River has stopped, for the
+// batchers the workers share.
+func registerWorkers(w *river.Workers, b *backends, d *domain, logger *slog.Logger) (kinds int, after func(), err error) {
+	projection := jobs.NewBatcher(clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, logger)
+	eventRows := jobs.NewEventBatcher(clickhouse.EventSink{Conn: b.ch}, jobs.EventBatcherConfig{}, logger)
+	projection.Start()
+	eventRows.Start()
+	jobs.Register(w, projection, d.store, &jobs.EventBatchWorker{
+		Store:    postgres.NewEventBatchStore(b.pool),
+		Batcher:  eventRows,
+		Observer: jobs.IdentityObserver{Service: d.identity},
+		Logger:   logger,
+	})
+	return 3, func() { projection.Stop(); eventRows.Stop() }, nil
+}
