@@ -70,7 +70,7 @@ var samples = map[string][][]any{
 	"events.insert": {
 		{"proj", "anon-1", "Viewed", "m1", `{"q":"it's \\ <b>"}`, sampleTime, sampleTime},
 		{"proj", "anon-1", "Viewed", "m1", `{}`, sampleTime.Add(-time.Hour), sampleTime.Add(-time.Hour)}, // older copy: loses
-		{"proj", "user-1", "Viewed", "m1", `{}`, sampleTime, sampleTime},                                   // tie: user-1 > anon-1 wins
+		{"proj", "user-1", "Viewed", "m1", `{}`, sampleTime, sampleTime},                                 // tie: user-1 > anon-1 wins
 		{"proj", "anon-1", "Signed Up", "m2", `{}`, sampleTime.Add(time.Minute), sampleTime.Add(time.Minute)},
 		{"proj", "anon-1", "Signed Up", "m2", `{}`, sampleTime.Add(2 * time.Minute), sampleTime.Add(2 * time.Minute)}, // retry, new time: wins
 		{"other", "anon-1", "Viewed", "m3", `{}`, sampleTime, sampleTime},
