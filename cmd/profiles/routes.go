@@ -64,6 +64,8 @@ func routes(svc services, c routeConfig) http.Handler {
 	api := connect.WithHandlerOptions(
 		connect.WithInterceptors(rpcLogger{}, c.authn.Interceptor()),
 		connect.WithReadMaxBytes(int(c.maxRequestBytes)),
+		// Most answers are a few dozen bytes: gzip would cost more CPU than it saves.
+		connect.WithCompressMinBytes(1024),
 		recoverRPC(c.logger),
 	)
 	limit := limitBody(c.maxRequestBytes)

@@ -69,8 +69,9 @@ const (
 SELECT id, coalesce(external_id, ''), traits, overrides, coalesce(merged_into, ''), deleted_at IS NOT NULL, version
 FROM profiles
 WHERE project_id = $1
-  AND (id IN (SELECT profile_id FROM distinct_ids WHERE project_id = $1 AND distinct_id = ANY($2))
-       OR id = ANY($3))
+  -- One array, so the primary key serves the lookup (an OR of IN and ANY scans the project).
+  AND id = ANY(ARRAY(SELECT profile_id FROM distinct_ids WHERE project_id = $1 AND distinct_id = ANY($2))
+               || coalesce($3::text[], '{}'))
 ORDER BY id
 FOR UPDATE`
 
