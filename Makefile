@@ -30,7 +30,7 @@ run: setup build ## Migrate, create a demo project (prints its keys), then serve
 test: setup ## go vet, then all tests against the local services
 	$(ENV) && go vet ./... && go test -count=1 -p 2 -timeout 20m ./...
 
-generate: tools ## Regenerate gen/ from proto/ with buf
+generate: tools ## Regenerate gen/ (Go) and web/gen/ (TypeScript) from proto/ with buf
 	$(ENV) && buf generate
 
 lint: tools ## buf lint, go vet, gofmt check

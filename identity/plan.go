@@ -27,6 +27,9 @@ func (pl *planner) profileOf(distinctID string) *Profile {
 
 func (pl *planner) create(externalID string) *Profile {
 	p := &Profile{ID: NewProfileID(pl.st.Now), ExternalID: externalID, Traits: Traits{}, Overrides: Traits{}}
+	if pl.st.ByID != nil {
+		pl.st.ByID[p.ID] = p
+	}
 	pl.touch(p)
 	return p
 }

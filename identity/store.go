@@ -24,8 +24,8 @@ type UpdateRequest struct {
 	ProjectID   string
 	DistinctIDs []string
 	ProfileIDs  []string // profiles to lock by id, for edits of one profile
-	Method      string // "identify", "alias", ...: message ids are unique per method
-	MessageID   string // optional idempotency key
+	Method      string   // "identify", "alias", ...: message ids are unique per method
+	MessageID   string   // optional idempotency key
 }
 
 // State is the locked snapshot a rule decides on.
@@ -38,6 +38,28 @@ type State struct {
 	// locks, so it is higher than that of any earlier change to the same rows.
 	Version int64
 	Now     time.Time
+}
+
+// Checkpoint returns a function that puts st back as it is now. A store that decides several
+// requests on one State, one after another, undoes with it a request whose rule failed, so the
+// next request sees the graph without it.
+func (st *State) Checkpoint() (restore func()) {
+	profiles := make(map[string]*Profile, len(st.Profiles))
+	for k, v := range st.Profiles {
+		profiles[k] = v
+	}
+	byID := make(map[string]*Profile, len(st.ByID))
+	values := make(map[*Profile]Profile, len(st.ByID))
+	for k, v := range st.ByID {
+		byID[k] = v
+		values[v] = *v
+	}
+	return func() {
+		st.Profiles, st.ByID = profiles, byID
+		for p, v := range values {
+			*p = v
+		}
+	}
 }
 
 // Plan is what a rule decided to write.

@@ -4,6 +4,7 @@
 #   - NATS with JetStream on 127.0.0.1:4222
 #   - ClickHouse (Debian's 18.16) native on 127.0.0.1:9000, HTTP on :8123, database profiles
 #   - buf and the embedded ClickHouse engine (libchdb.so) from npm, into .tools/
+#   - web/node_modules (the TypeScript code generators, Connect, tsx) by `npm ci` from web/package-lock.json
 #
 #   scripts/setup.sh [all|services|tools]     (default all)
 #
@@ -19,6 +20,9 @@ CHDB_VERSION=26.5.3
 TOOLS=$ROOT/.tools
 BUF_PKG=$TOOLS/node_modules/@bufbuild/buf
 CHDB_PKG=$TOOLS/node_modules/@chdb/lib-linux-x64-gnu
+WEB=$ROOT/web
+# Written into web/node_modules after a successful `npm ci`: the hash of the package files it installed from.
+WEB_STAMP=$WEB/node_modules/.profiles-npm-ci.sha256
 
 log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -163,6 +167,26 @@ ensure_tools() {
 	fi
 	[[ -f $CHDB_PKG/libchdb.so ]] || die "libchdb.so is not at $CHDB_PKG/libchdb.so after npm install"
 	log "tools: buf $("$TOOLS/node_modules/.bin/buf" --version) in .tools/node_modules/.bin, CHDB_LIB_PATH=$CHDB_PKG/libchdb.so"
+	ensure_web_deps
+}
+
+# ensure_web_deps runs `npm ci` in web/ when web/node_modules is missing or was installed from other package
+# files than web/package.json and web/package-lock.json now (a stamp in node_modules holds their hash). buf
+# generate runs the TypeScript plugins from there, and the client tests run tsx from there.
+ensure_web_deps() {
+	local want major
+	want=$(cat "$WEB/package.json" "$WEB/package-lock.json" | sha256sum | cut -d' ' -f1)
+	if [[ -d $WEB/node_modules && $(cat "$WEB_STAMP" 2>/dev/null) == "$want" ]]; then
+		log "web: node_modules up to date with web/package-lock.json"
+		return
+	fi
+	command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+	# Debian 12's own nodejs is 18; protoc-gen-es 2.13 and connect-node 2.1 need 20 (and their newer releases 22).
+	major=$(node -p 'process.versions.node.split(".")[0]')
+	((major >= 20)) || die "web: Node $(node --version) is too old; web/ needs Node 20 or newer"
+	log "web: npm ci (web/node_modules missing or older than web/package-lock.json)"
+	(cd "$WEB" && npm ci --no-audit --no-fund --no-progress --loglevel=error)
+	printf '%s\n' "$want" >"$WEB_STAMP"
 }
 
 # -----------------------------------------------------------------------------------------------------------------
