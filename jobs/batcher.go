@@ -31,8 +31,8 @@ type Batcher struct {
 }
 
 type pending struct {
-	change identity.Change
-	result chan error
+	changes []identity.Change
+	result  chan error
 }
 
 // ErrBatcherStopped is returned by Add once the batcher has stopped.
@@ -46,9 +46,9 @@ func NewBatcher(sink ChangeSink, maxChanges int, maxDelay time.Duration, logger 
 	}
 }
 
-// Add queues a change and waits until it is written or ctx ends.
-func (b *Batcher) Add(ctx context.Context, c identity.Change) error {
-	p := pending{change: c, result: make(chan error, 1)}
+// Add queues changes and waits until they are written or ctx ends.
+func (b *Batcher) Add(ctx context.Context, changes ...identity.Change) error {
+	p := pending{changes: changes, result: make(chan error, 1)}
 	select {
 	case b.in <- p:
 	case <-b.stop:
@@ -116,9 +116,9 @@ func (b *Batcher) drain(batch []pending) {
 }
 
 func (b *Batcher) flush(batch []pending) {
-	changes := make([]identity.Change, len(batch))
-	for i, p := range batch {
-		changes[i] = p.change
+	var changes []identity.Change
+	for _, p := range batch {
+		changes = append(changes, p.changes...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	err := b.sink.WriteChanges(ctx, changes)

@@ -10,11 +10,12 @@ import (
 	"github.com/poluruprvn/profiles/identity"
 )
 
-// ProjectionArgs carries one committed identity change to the read model. Jobs are not unique:
-// every change has its own version, and the read model keeps the highest, so running a job
-// twice or out of order is harmless (RELIABILITY.md, River).
+// ProjectionArgs carries the identity changes of one committed transaction (one per project
+// it touched) to the read model. Jobs are not unique: every change has its own version, and the
+// read model keeps the highest, so running a job twice or out of order is harmless
+// (RELIABILITY.md, River).
 type ProjectionArgs struct {
-	identity.Change
+	Changes []identity.Change `json:"changes"`
 }
 
 // Kind implements river.JobArgs.
@@ -37,7 +38,7 @@ type ProjectionWorker struct {
 
 // Work implements river.Worker.
 func (w *ProjectionWorker) Work(ctx context.Context, job *river.Job[ProjectionArgs]) error {
-	return w.Batcher.Add(ctx, job.Args.Change)
+	return w.Batcher.Add(ctx, job.Args.Changes...)
 }
 
 // Timeout is far below River's rescue horizon (one hour by default), so a stuck insert fails
@@ -50,7 +51,7 @@ type Publisher struct {
 }
 
 // PublishTx implements postgres.ChangePublisher.
-func (p Publisher) PublishTx(ctx context.Context, tx pgx.Tx, change identity.Change) error {
-	_, err := p.Client.InsertTx(ctx, tx, ProjectionArgs{Change: change}, nil)
+func (p Publisher) PublishTx(ctx context.Context, tx pgx.Tx, changes []identity.Change) error {
+	_, err := p.Client.InsertTx(ctx, tx, ProjectionArgs{Changes: changes}, nil)
 	return err
 }
