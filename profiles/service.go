@@ -28,8 +28,11 @@ func (l Lookup) validate() error {
 			return err
 		}
 	}
-	if set != 1 {
-		return &identity.FieldError{Field: "externalId", Reason: "give exactly one of externalId, profileId or distinctId"}
+	switch {
+	case set == 0:
+		return &identity.FieldError{Field: "externalId", Reason: "must not be empty (or give profileId or distinctId instead)"}
+	case set > 1:
+		return &identity.FieldError{Field: "externalId", Reason: "give only one of externalId, profileId or distinctId"}
 	}
 	return nil
 }
