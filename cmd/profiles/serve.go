@@ -78,7 +78,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		maxRequestBytes: cfg.MaxRequestBytes,
 		corsOrigins:     cfg.CORSOrigins,
 		logger:          logger,
-		metrics:         newMetrics(),
+		metrics:         newMetrics(newJobCollector(b.pool)),
 		extra:           hooksFrom(ctx).routes,
 	})
 

@@ -60,7 +60,7 @@ func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			jobs.after()
 			return err
 		}
-		srv = newHTTPServer(workerRoutes(&readiness{pool: b.pool, ch: b.ch, logger: logger}, logger, newMetrics()), logger)
+		srv = newHTTPServer(workerRoutes(&readiness{pool: b.pool, ch: b.ch, logger: logger}, logger, newMetrics(newJobCollector(b.pool))), logger)
 	}
 	return runUntilDone(ctx, cfg, logger, srv, ln, jobs)
 }
