@@ -164,11 +164,18 @@ func (s *Service) withStats(ctx context.Context, projectID string, recs []Record
 	return out, nil
 }
 
-// Delete soft-deletes the profile l names and returns its id.
+// Delete soft-deletes the profile l names and returns its id. Deleting a deleted profile again
+// answers the same, so a retried Delete is harmless.
 func (s *Service) Delete(ctx context.Context, projectID string, l Lookup) (string, error) {
-	rec, err := s.findLive(ctx, projectID, l)
+	if err := l.validate(); err != nil {
+		return "", err
+	}
+	rec, err := s.store.Find(ctx, projectID, l)
 	if err != nil {
 		return "", err
+	}
+	if rec.Deleted {
+		return rec.ID, nil
 	}
 	res, err := s.identity.Delete(ctx, projectID, rec.ID)
 	return res.ProfileID, err
