@@ -87,7 +87,13 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		jobs.after()
 		return err
 	}
-	return runUntilDone(ctx, cfg, logger, newHTTPServer(handler, logger), ln, jobs)
+	stopBridge, err := startBridge(ctx, cfg, d, logger)
+	if err != nil {
+		_ = ln.Close()
+		jobs.after()
+		return err
+	}
+	return runUntilDone(ctx, cfg, logger, newHTTPServer(handler, logger), ln, jobs, stopBridge)
 }
 
 // jwtConfig maps the PROFILES_JWT_* settings onto auth's.
@@ -108,8 +114,11 @@ func jwtConfig(cfg Config, logger *slog.Logger) auth.JWTConfig {
 // the server fails, then shuts both down gracefully: the listener closes at once, in-flight
 // requests and running jobs get cfg.ShutdownTimeout to finish. Jobs still running at four
 // fifths of it are cancelled (and retried later), so that they can return before the end.
-func runUntilDone(ctx context.Context, cfg Config, logger *slog.Logger, srv *http.Server, ln net.Listener, jobs *jobRunner) error {
+// stopBridge (the NATS bridge's Stop, or a no-op) runs before River stops: the bridge's writes
+// insert River jobs through the same client.
+func runUntilDone(ctx context.Context, cfg Config, logger *slog.Logger, srv *http.Server, ln net.Listener, jobs *jobRunner, stopBridge func()) error {
 	if err := jobs.start(ctx); err != nil {
+		stopBridge()
 		if ln != nil {
 			_ = ln.Close()
 		}
@@ -146,7 +155,10 @@ func runUntilDone(ctx context.Context, cfg Config, logger *slog.Logger, srv *htt
 			}
 		})
 	}
-	wg.Go(func() { riverErr = jobs.stop(base, soft, hard, logger) })
+	wg.Go(func() {
+		stopBridge()
+		riverErr = jobs.stop(base, soft, hard, logger)
+	})
 	wg.Wait()
 	if srv != nil && failed == nil {
 		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {

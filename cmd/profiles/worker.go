@@ -42,7 +42,8 @@ func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer b.close()
-	jobs, err := newJobRunner(ctx, cfg, b, newDomain(b), logger)
+	d := newDomain(b)
+	jobs, err := newJobRunner(ctx, cfg, b, d, logger)
 	if err != nil {
 		return err
 	}
@@ -62,5 +63,13 @@ func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		srv = newHTTPServer(workerRoutes(&readiness{pool: b.pool, ch: b.ch, logger: logger}, logger, newMetrics(newJobCollector(b.pool))), logger)
 	}
-	return runUntilDone(ctx, cfg, logger, srv, ln, jobs)
+	stopBridge, err := startBridge(ctx, cfg, d, logger)
+	if err != nil {
+		if ln != nil {
+			_ = ln.Close()
+		}
+		jobs.after()
+		return err
+	}
+	return runUntilDone(ctx, cfg, logger, srv, ln, jobs, stopBridge)
 }
