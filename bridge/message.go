@@ -15,6 +15,7 @@ import (
 
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
 	"github.com/poluruprvn/profiles/identity"
+	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // The kinds of message: the last token of the subject.
@@ -173,5 +174,5 @@ func traitsOf(s *structpb.Struct) identity.Traits {
 	if s == nil || len(s.GetFields()) == 0 {
 		return nil
 	}
-	return s.AsMap()
+	return wire.Map(s)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/poluruprvn/profiles/auth"
 	eventsv1 "github.com/poluruprvn/profiles/gen/events/v1"
 	"github.com/poluruprvn/profiles/gen/events/v1/eventsv1connect"
+	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // Handler serves EventsSDKService. Mount it behind the auth interceptor and with
@@ -70,7 +71,7 @@ func propertiesOf(s *structpb.Struct) map[string]any {
 	if s == nil || len(s.GetFields()) == 0 {
 		return nil
 	}
-	return s.AsMap()
+	return wire.Map(s)
 }
 
 // timeOf returns the zero time for an absent timestamp. An out-of-range one (bad nanos, year

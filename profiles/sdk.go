@@ -11,6 +11,7 @@ import (
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
 	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
 	"github.com/poluruprvn/profiles/identity"
+	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // SDKHandler serves ProfilesSDKService.
@@ -78,7 +79,7 @@ func traitsOf(s *structpb.Struct) identity.Traits {
 	if s == nil || len(s.GetFields()) == 0 {
 		return nil
 	}
-	return s.AsMap()
+	return wire.Map(s)
 }
 
 // projectOf returns the caller's project. The auth interceptor runs before every handler, so
