@@ -12,21 +12,21 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/poluruprvn/profiles/gen/events/v1/eventsv1connect"
 	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
 )
 
 // Config says what to drive and where the stores are for the baselines.
 type Config struct {
-	URL           string        // the server, e.g. http://127.0.0.1:8080
-	SDKKey        string        // publishable key of the project to write into
-	SecretKey     string        // secret key of the same project, for reads
-	Clients       int           // concurrent clients
-	Duration      time.Duration // per scenario
-	Binary        bool          // Connect binary protobuf instead of JSON
-	Scenarios     []string      // empty: all
-	DatabaseURL   string        // Postgres, for the upsert baseline
-	ClickHouseURL string        // ClickHouse, for read-lag probes and the insert baseline
-	RunID         string        // prefixes generated ids so runs never collide
+	URL       string        // the server, e.g. http://127.0.0.1:8080
+	SDKKey    string        // publishable key of the project to write into
+	SecretKey string        // secret key of the same project, for reads
+	ProjectID string        // the keys' project: read scenarios sample its profiles from Postgres
+	Clients   int           // concurrent clients
+	Duration  time.Duration // per scenario
+	Binary    bool          // Connect binary protobuf instead of JSON
+	Scenarios []string      // empty: all
+	RunID     string        // prefixes generated ids so runs never collide
 }
 
 // Deps are the connections a run needs beyond HTTP. cmd opens them.
@@ -35,28 +35,62 @@ type Deps struct {
 	ClickHouse driver.Conn
 }
 
-// Scenarios lists every scenario name, in the order they run.
-var Scenarios = []string{"pg-upsert", "identify-new", "identify-repeat", "alias", "lag-identify"}
+// Scenarios lists every scenario name, in the order they run: the baselines first, so that
+// every path after them can be compared with the raw rate of its store.
+var Scenarios = []string{
+	"pg-upsert", "ch-insert",
+	"identify-new", "identify-repeat", "alias", "track", "track-batch",
+	"get", "list-query", "list-email", "list-filter",
+	"lag-identify", "lag-get", "lag-list", "lag-count",
+}
+
+// ReadScenarios need profiles to read: a seeded project (profiles seed) or a small seed of
+// their own.
+var ReadScenarios = []string{"get", "list-query", "list-email", "list-filter"}
+
+// NeedsData reports whether any of names (empty: all) is a read scenario.
+func NeedsData(names []string) bool {
+	if len(names) == 0 {
+		return true
+	}
+	for _, n := range names {
+		if slices.Contains(ReadScenarios, n) {
+			return true
+		}
+	}
+	return false
+}
 
 // Run runs the scenarios and prints each result to out as it finishes.
 func Run(ctx context.Context, cfg Config, deps Deps, out io.Writer) ([]Result, error) {
 	if cfg.Clients <= 0 || cfg.Duration <= 0 {
 		return nil, fmt.Errorf("bench: clients and duration must be positive")
 	}
+	want := cfg.Scenarios
+	if len(want) == 0 {
+		want = Scenarios
+	}
+	for _, name := range want {
+		if !slices.Contains(Scenarios, name) {
+			return nil, fmt.Errorf("bench: unknown scenario %q (known: %v)", name, Scenarios)
+		}
+	}
 	transport := &http.Transport{MaxIdleConns: cfg.Clients * 2, MaxIdleConnsPerHost: cfg.Clients * 2, IdleConnTimeout: time.Minute}
+	defer transport.CloseIdleConnections()
 	httpClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	var opts []connect.ClientOption
 	if !cfg.Binary {
 		opts = append(opts, connect.WithProtoJSON())
 	}
-	r := &runner{
-		cfg:  cfg,
-		deps: deps,
-		sdk:  profilesv1connect.NewProfilesSDKServiceClient(httpClient, cfg.URL, append(opts, connect.WithInterceptors(bearer(cfg.SDKKey)))...),
+	withKey := func(key string) []connect.ClientOption {
+		return append(slices.Clone(opts), connect.WithInterceptors(bearer(key)))
 	}
-	want := cfg.Scenarios
-	if len(want) == 0 {
-		want = Scenarios
+	r := &runner{
+		cfg:      cfg,
+		deps:     deps,
+		sdk:      profilesv1connect.NewProfilesSDKServiceClient(httpClient, cfg.URL, withKey(cfg.SDKKey)...),
+		events:   eventsv1connect.NewEventsSDKServiceClient(httpClient, cfg.URL, withKey(cfg.SDKKey)...),
+		profiles: profilesv1connect.NewProfilesServiceClient(httpClient, cfg.URL, withKey(cfg.SecretKey)...),
 	}
 	var results []Result
 	baselines := map[string]Result{}
@@ -77,36 +111,99 @@ func Run(ctx context.Context, cfg Config, deps Deps, out io.Writer) ([]Result, e
 		}
 		fmt.Fprintln(out, res)
 		results = append(results, res)
+		if waited, err := r.settle(ctx); err != nil {
+			return results, fmt.Errorf("after %s: %w", name, err)
+		} else if waited > time.Second {
+			fmt.Fprintf(out, "    (waited %.1fs for the server's job backlog to drain)\n", waited.Seconds())
+		}
 	}
 	return results, nil
 }
 
-// baselineOf names the raw store rate that bounds each path.
+// settleLimit bounds the wait for the server's backlog between scenarios.
+const settleLimit = 2 * time.Minute
+
+// settle waits until no River job is available or running (projections, event batches), so
+// that a scenario does not measure the backlog its predecessor left. It returns how long it
+// waited; running out of settleLimit is not an error, only a noisier next scenario.
+func (r *runner) settle(ctx context.Context) (time.Duration, error) {
+	if r.deps.Pool == nil {
+		return 0, nil
+	}
+	start := time.Now()
+	for time.Since(start) < settleLimit {
+		var pending int
+		err := r.deps.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running')`).Scan(&pending)
+		if err != nil || pending == 0 {
+			return time.Since(start), err
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return time.Since(start), nil
+}
+
+// baselineOf names the raw store rate that bounds each path: Postgres single-row upserts for
+// identity writes, ClickHouse batch inserts for events (the ratio compares events/s with
+// rows/s).
 var baselineOf = map[string]string{
 	"identify-new":    "pg-upsert",
 	"identify-repeat": "pg-upsert",
 	"alias":           "pg-upsert",
+	"track":           "ch-insert",
+	"track-batch":     "ch-insert",
 }
 
 type runner struct {
-	cfg  Config
-	deps Deps
-	sdk  profilesv1connect.ProfilesSDKServiceClient
+	cfg      Config
+	deps     Deps
+	sdk      profilesv1connect.ProfilesSDKServiceClient
+	events   eventsv1connect.EventsSDKServiceClient
+	profiles profilesv1connect.ProfilesServiceClient
+	sample   []sampleProfile // loaded by the first read scenario
 }
 
 func (r *runner) run(ctx context.Context, name string) (Result, error) {
 	c, d := r.cfg.Clients, r.cfg.Duration
+	if slices.Contains(ReadScenarios, name) {
+		if err := r.loadSample(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	switch name {
 	case "pg-upsert":
 		return r.pgUpsert(ctx, c, d)
+	case "ch-insert":
+		return r.chInsert(ctx, c, d)
 	case "identify-new":
 		return drive(ctx, name, "requests", c, d, r.identifyNew), nil
 	case "identify-repeat":
 		return drive(ctx, name, "requests", c, d, r.identifyRepeat), nil
 	case "alias":
 		return drive(ctx, name, "requests", c, d, r.alias), nil
+	case "track":
+		return drive(ctx, name, "requests", c, d, r.track), nil
+	case "track-batch":
+		return drive(ctx, name, "events", c, d, r.trackBatch), nil
+	case "get":
+		return drive(ctx, name, "requests", c, d, r.get), nil
+	case "list-query":
+		return drive(ctx, name, "requests", c, d, r.listQuery), nil
+	case "list-email":
+		return drive(ctx, name, "requests", c, d, r.listEmail), nil
+	case "list-filter":
+		return drive(ctx, name, "requests", c, d, r.listFilter), nil
 	case "lag-identify":
-		return r.lagIdentify(ctx, c, d)
+		return r.lag(ctx, name, c, d, r.identifyNew, readPlan, r.probeMapping)
+	case "lag-get":
+		return r.lag(ctx, name, c, d, r.identifyNew, readPlan, r.probeGet)
+	case "lag-list":
+		return r.lag(ctx, name, c, d, r.identifyNew, readPlan, r.probeList)
+	case "lag-count":
+		return r.lag(ctx, name, c, d, r.track, countPlan, r.probeCount)
 	}
 	return Result{}, fmt.Errorf("unknown scenario %q (known: %v)", name, Scenarios)
 }

@@ -23,6 +23,8 @@ type Result struct {
 	// Baseline and Ratio compare the path with the raw store rate measured in the same run.
 	Baseline string  `json:"baseline,omitempty"`
 	Ratio    float64 `json:"ratioToBaseline,omitempty"`
+	// LoadPerSecond is, for a lag probe, the rate of the load that ran meanwhile.
+	LoadPerSecond float64 `json:"loadPerSecond,omitempty"`
 	// FirstError is one error message, to tell what failed.
 	FirstError string `json:"firstError,omitempty"`
 }
@@ -31,7 +33,10 @@ func (r Result) String() string {
 	s := fmt.Sprintf("%-28s %8.0f %s/s  p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  max %8.2f ms  n=%d errors=%d",
 		r.Name, r.PerSecond, r.Unit, r.P50, r.P95, r.P99, r.Max, r.Requests, r.Errors)
 	if r.Baseline != "" {
-		s += fmt.Sprintf("  (%.2fx of %s)", r.Ratio, r.Baseline)
+		s += fmt.Sprintf("  (%.3gx of %s)", r.Ratio, r.Baseline)
+	}
+	if r.LoadPerSecond > 0 {
+		s += fmt.Sprintf("  (under %.0f requests/s of load)", r.LoadPerSecond)
 	}
 	if r.FirstError != "" {
 		s += "\n    first error: " + r.FirstError

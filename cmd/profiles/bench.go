@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/poluruprvn/profiles/auth"
@@ -17,7 +20,7 @@ import (
 func newBenchCmd(a *app) *cobra.Command {
 	var (
 		target, sdkKey, secretKey, scenarios string
-		clients                              int
+		clients, seedProfiles, seedEvents    int
 		duration                             time.Duration
 		binary, asJSON                       bool
 	)
@@ -26,11 +29,36 @@ func newBenchCmd(a *app) *cobra.Command {
 		Short: "Drive a running server over HTTP and print rates and latencies beside the stores' raw rates",
 		Long: `Drive a running 'profiles serve' over real HTTP with --clients concurrent clients for --duration
 per scenario, and print requests/s, p50/p95/p99/max latency and errors for each, beside the raw
-Postgres upsert rate measured in the same run at the same concurrency.
+store rates measured in the same run: Postgres single-row upserts (pg-upsert, at --clients
+connections) bound the identity writes, ClickHouse batch inserts of 100,000 event rows into a
+scratch copy of the events table (ch-insert, at most 4 writers) bound Track; each path prints
+its ratio to its baseline when the baseline ran in the same run.
 
-Without --sdk-key it creates a fresh project in PROFILES_DATABASE_URL for the run. It reads
-ClickHouse (PROFILES_CLICKHOUSE_URL) to measure how long a write takes to become visible there.
-Scenarios: ` + strings.Join(bench.Scenarios, ", "),
+Scenarios: ` + strings.Join(bench.Scenarios, ", ") + `
+  track, track-batch   one event per request; 100 events per TrackBatch (rate in events/s)
+  get                  Get by the external id of a random live profile (eventCount included)
+  list-query           List with a full name as the query (matches one to a few profiles)
+  list-email           List with one exact email as the query
+  list-filter          List with plan = "pro" AND age > 40, exact total included
+  lag-*                --clients - 1 clients load (identify-new, or track for lag-count) while a
+                       probe starts every 50 ms (200 ms for lag-count) and polls until its write
+                       shows: Identify -> mapping in ClickHouse (lag-identify), -> new trait in
+                       Get (lag-get), -> new email found by List (lag-list); Track of a new id ->
+                       eventCount 1 in Get (lag-count); p50/p99 from the write's answer
+
+Keys: --sdk-key and --secret-key name an existing project (both or neither); the read
+scenarios sample its live identified profiles from Postgres, so it must hold some: load one
+with 'profiles seed --profiles 1000000 --events 10000000' and pass the keys it prints.
+Without keys the bench creates a fresh project in PROFILES_DATABASE_URL and, when a read
+scenario is selected, first seeds it with --seed-profiles profiles and --seed-events events
+(small: the read figures then say little about a large project).
+
+The write and lag scenarios add profiles and events to the project they write into (a run
+of all of them some 100,000 profiles, every one newer than the seeded ones), which changes
+what later reads meet: against a seeded project, run the read scenarios first.
+
+  profiles bench --sdk-key pk_... --secret-key sk_... --scenarios get,list-query,list-email,list-filter
+  profiles bench --sdk-key pk_... --secret-key sk_... --scenarios pg-upsert,ch-insert,identify-new,identify-repeat,alias,track,track-batch,lag-identify,lag-get,lag-list,lag-count`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config(cmd)
@@ -49,24 +77,39 @@ Scenarios: ` + strings.Join(bench.Scenarios, ", "),
 			}
 			defer ch.Close()
 			runID := fmt.Sprintf("bench%d", time.Now().UnixNano())
-			if sdkKey == "" {
-				_, sdk, secret, err := auth.NewManager(postgres.NewProjectStore(pool)).CreateProject(ctx, runID)
-				if err != nil {
-					return err
-				}
-				sdkKey, secretKey = sdk.Token, secret.Token
-			}
-			if target == "" {
-				target = "http://" + cfg.HTTPAddr
-			}
 			var names []string
 			if scenarios != "" {
 				names = strings.Split(scenarios, ",")
 			}
 			out := cmd.OutOrStdout()
+			var projectID string
+			switch {
+			case (sdkKey == "") != (secretKey == ""):
+				return usageError{errors.New("give both --sdk-key and --secret-key, or neither")}
+			case sdkKey != "":
+				if projectID, err = projectOfKey(ctx, pool, secretKey); err != nil {
+					return err
+				}
+			default:
+				p, sdk, secret, err := auth.NewManager(postgres.NewProjectStore(pool)).CreateProject(ctx, runID)
+				if err != nil {
+					return err
+				}
+				projectID, sdkKey, secretKey = p.ID, sdk.Token, secret.Token
+				if bench.NeedsData(names) {
+					fmt.Fprintf(out, "seeding project %s with %d profiles and %d events for the read scenarios\n", p.ID, seedProfiles, seedEvents)
+					_, err := bench.Seed(ctx, pool, ch, bench.SeedConfig{ProjectID: p.ID, Profiles: seedProfiles, Events: seedEvents, Seed: 1, Progress: out})
+					if err != nil {
+						return err
+					}
+				}
+			}
+			if target == "" {
+				target = "http://" + cfg.HTTPAddr
+			}
 			fmt.Fprintf(out, "bench %s: %d clients, %s per scenario, %s\n", target, clients, duration, map[bool]string{true: "binary", false: "JSON"}[binary])
 			results, err := bench.Run(ctx, bench.Config{
-				URL: target, SDKKey: sdkKey, SecretKey: secretKey, Clients: clients, Duration: duration,
+				URL: target, SDKKey: sdkKey, SecretKey: secretKey, ProjectID: projectID, Clients: clients, Duration: duration,
 				Binary: binary, Scenarios: names, RunID: runID,
 			}, bench.Deps{Pool: pool, ClickHouse: ch}, out)
 			if asJSON {
@@ -80,11 +123,26 @@ Scenarios: ` + strings.Join(bench.Scenarios, ", "),
 	f := cmd.Flags()
 	f.StringVar(&target, "url", "", "server base URL (default http:// + PROFILES_HTTP_ADDR)")
 	f.StringVar(&sdkKey, "sdk-key", "", "SDK key of the project to write into (default: a new project)")
-	f.StringVar(&secretKey, "secret-key", "", "secret key of the same project")
+	f.StringVar(&secretKey, "secret-key", "", "secret key of the same project, for the reads")
+	f.IntVar(&seedProfiles, "seed-profiles", 10_000, "without keys: profiles to seed the fresh project with for the read scenarios")
+	f.IntVar(&seedEvents, "seed-events", 100_000, "without keys: events to seed the fresh project with for the read scenarios")
 	f.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios (default: all)")
 	f.IntVar(&clients, "clients", 32, "concurrent clients")
 	f.DurationVar(&duration, "duration", 10*time.Second, "time per scenario")
 	f.BoolVar(&binary, "binary", false, "Connect binary protobuf instead of JSON")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON")
 	return cmd
+}
+
+// projectOfKey returns the project of an API key token, from the key store.
+func projectOfKey(ctx context.Context, pool *pgxpool.Pool, token string) (string, error) {
+	id, _, _, err := auth.ParseToken(token)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--secret-key: %w", err)}
+	}
+	k, err := postgres.NewProjectStore(pool).LookupKey(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("look up the project of --secret-key: %w", err)
+	}
+	return k.ProjectID, nil
 }

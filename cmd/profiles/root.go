@@ -69,7 +69,7 @@ Every setting comes from a PROFILES_* environment variable or the flag of the sa
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	// Every command that reads settings takes them as flags too; version and help do not.
 	for _, cmd := range []*cobra.Command{
-		newServeCmd(a), newWorkerCmd(a), newMigrateCmd(a), newProjectsCmd(a), newKeysCmd(a), newConfigCmd(a), newBenchCmd(a),
+		newServeCmd(a), newWorkerCmd(a), newMigrateCmd(a), newProjectsCmd(a), newKeysCmd(a), newConfigCmd(a), newBenchCmd(a), newSeedCmd(a),
 	} {
 		addConfigFlags(cmd.PersistentFlags())
 		root.AddCommand(cmd)

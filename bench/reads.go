@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
+)
+
+// sampleProfile is one live identified profile of the project, to read back.
+type sampleProfile struct {
+	ExternalID, Email, Name string
+}
+
+// sampleSize is how many profiles the read scenarios pick from, at random per request.
+const sampleSize = 5000
+
+// sqlSample picks live identified profiles with an email and a name at random. It reads the
+// whole project once per run (a second or two at a million profiles).
+const sqlSample = `SELECT external_id, effective->>'email', effective->>'name'
+FROM profiles
+WHERE project_id = $1 AND merged_into IS NULL AND deleted_at IS NULL AND external_id IS NOT NULL
+  AND jsonb_typeof(effective->'email') = 'string' AND jsonb_typeof(effective->'name') = 'string'
+ORDER BY random()
+LIMIT $2`
+
+// loadSample reads the sample once.
+func (r *runner) loadSample(ctx context.Context) error {
+	if r.sample != nil {
+		return nil
+	}
+	if r.deps.Pool == nil || r.cfg.ProjectID == "" {
+		return fmt.Errorf("read scenarios need a Postgres connection and the project id")
+	}
+	rows, err := r.deps.Pool.Query(ctx, sqlSample, r.cfg.ProjectID, sampleSize)
+	if err != nil {
+		return fmt.Errorf("sample profiles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s sampleProfile
+		if err := rows.Scan(&s.ExternalID, &s.Email, &s.Name); err != nil {
+			return fmt.Errorf("sample profiles: %w", err)
+		}
+		r.sample = append(r.sample, s)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sample profiles: %w", err)
+	}
+	if len(r.sample) == 0 {
+		return fmt.Errorf("project %s has no live profile with an external id, an email and a name: load one with 'profiles seed'", r.cfg.ProjectID)
+	}
+	return nil
+}
+
+func (r *runner) pick() sampleProfile { return r.sample[rand.IntN(len(r.sample))] }
+
+// get reads a random seeded profile by external id: Postgres, then its event figures from
+// ClickHouse over every distinct id.
+func (r *runner) get(ctx context.Context, _, _ int) (int, error) {
+	_, err := r.profiles.Get(ctx, connect.NewRequest(&profilesv1.GetRequest{ExternalId: r.pick().ExternalID}))
+	return 1, err
+}
+
+// listQuery searches for a full name: a trigram search that matches one to a few profiles.
+func (r *runner) listQuery(ctx context.Context, _, _ int) (int, error) {
+	return 1, r.listExpect(ctx, &profilesv1.ListRequest{Query: r.pick().Name})
+}
+
+// listEmail searches for one exact email address.
+func (r *runner) listEmail(ctx context.Context, _, _ int) (int, error) {
+	return 1, r.listExpect(ctx, &profilesv1.ListRequest{Query: r.pick().Email})
+}
+
+// listFilter is the trait filter plan = "pro" AND age > 40, first page and exact total: on the
+// seeded data about one profile in seven matches (some 140,000 of a million).
+func (r *runner) listFilter(ctx context.Context, _, _ int) (int, error) {
+	return 1, r.listExpect(ctx, &profilesv1.ListRequest{Filters: []*profilesv1.TraitFilter{
+		{Key: "plan", Op: profilesv1.TraitFilter_OP_EQ, Value: structpb.NewStringValue("pro")},
+		{Key: "age", Op: profilesv1.TraitFilter_OP_GT, Value: structpb.NewNumberValue(40)},
+	}})
+}
+
+// listExpect lists and counts a search that finds nothing as an error: every query is built
+// from a profile that exists, so an empty answer is a wrong one.
+func (r *runner) listExpect(ctx context.Context, req *profilesv1.ListRequest) error {
+	res, err := r.profiles.List(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	if res.Msg.GetTotal() == 0 || len(res.Msg.GetProfiles()) == 0 {
+		return fmt.Errorf("list %q with %d filters found nothing", req.Query, len(req.Filters))
+	}
+	return nil
+}
