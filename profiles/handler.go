@@ -11,6 +11,7 @@ import (
 
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
 	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
+	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // Handler serves ProfilesService.
@@ -55,7 +56,7 @@ func (h *Handler) List(ctx context.Context, req *connect.Request[profilesv1.List
 	m := req.Msg
 	in := ListRequest{Query: m.GetQuery(), Limit: int(m.GetLimit()), Offset: int(m.GetOffset()), PageToken: m.GetPageToken()}
 	for _, f := range m.GetFilters() {
-		in.Filters = append(in.Filters, Filter{Key: f.GetKey(), Op: Op(f.GetOp()), Value: f.GetValue().AsInterface()})
+		in.Filters = append(in.Filters, Filter{Key: f.GetKey(), Op: Op(f.GetOp()), Value: wire.Value(f.GetValue())})
 	}
 	res, err := h.svc.List(ctx, projectOf(ctx), in)
 	if err != nil {

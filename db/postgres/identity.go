@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -81,11 +82,21 @@ func retryable(err error) bool {
 // unavailable marks errors of an unreachable or failing server (as opposed to a query it
 // refused) so the API answers unavailable: nothing was written and a retry may succeed.
 func unavailable(ctx context.Context, err error) error {
-	var pgErr *pgconn.PgError
-	if ctx.Err() != nil || errors.As(err, &pgErr) {
+	if ctx.Err() != nil {
 		return err
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !serverUnavailable(pgErr.Code) {
+		return err // a query the server refused: not an outage
+	}
 	return fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
+}
+
+// serverUnavailable reports SQLSTATEs of a server that cannot serve now: connection
+// exceptions (08), insufficient resources such as too many clients (53), and operator
+// intervention such as a shutdown (57P).
+func serverUnavailable(code string) bool {
+	return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "53") || strings.HasPrefix(code, "57P")
 }
 
 // PruneIdempotencyKeys deletes message-id answers older than olderThan, at most limit rows.

@@ -304,4 +304,3 @@ func split(pairs [][2]string) ([]string, []string) {
 	}
 	return a, b
 }
-

@@ -23,6 +23,14 @@ func Map(s *structpb.Struct) map[string]any {
 	return out
 }
 
+// Value is Map for one value: a nil Value gives nil.
+func Value(v *structpb.Value) any {
+	if v == nil {
+		return nil
+	}
+	return value(v)
+}
+
 func value(v *structpb.Value) any {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
