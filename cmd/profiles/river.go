@@ -73,12 +73,15 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, d *domain, logge
 }
 
 // queues sizes each queue. Projection workers mostly wait for a shared ClickHouse insert, so
-// that queue gets PROFILES_WORKERS of them; event batches are few and large.
+// that queue gets PROFILES_WORKERS of them.
 func queues(cfg Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault:   {MaxWorkers: 20},
 		jobs.QueueProjection: {MaxWorkers: cfg.Workers},
-		jobs.QueueEvents:     {MaxWorkers: 32},
+		// Each event batch waits up to the ClickHouse batcher's delay (200 ms) for company, so
+		// 32 workers capped intake near 150 batches/s and Track -> eventCount lag grew to
+		// seconds under load; waiting workers cost nothing but a goroutine.
+		jobs.QueueEvents: {MaxWorkers: 256},
 	}
 }
 
