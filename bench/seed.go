@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/poluruprvn/profiles/db/clickhouse"
+	"github.com/poluruprvn/profiles/db/postgres"
 	"github.com/poluruprvn/profiles/identity"
 )
 
@@ -261,7 +262,7 @@ func addProfile(c *profileChunk, projectID string, n int, p seedProfile, kind pr
 		overrides, effective = mustJSON(st.overrides), mustJSON(eff)
 	}
 	row := pgProfileRow{
-		id: id, search: searchText(p.externalID, eff), traits: traits, overrides: overrides, effective: effective,
+		id: id, search: postgres.SearchText(p.externalID, eff), traits: traits, overrides: overrides, effective: effective,
 		version: base + 1 + int64(p.index), createdAt: p.createdAt, updatedAt: p.createdAt,
 	}
 	if p.externalID != "" {

@@ -62,7 +62,7 @@ func TestDescribeIsAFunctionOfSeedAndIndex(t *testing.T) {
 }
 
 // TestSeedLoadsWhatTheReadersFind seeds a small project and reads it back through the
-// service's own readers: the copied searchText must agree with the List query, merged and
+// service's own readers: the search text must agree with the List query, merged and
 // deleted profiles must be hidden, and every table must hold what Seed says it loaded.
 func TestSeedLoadsWhatTheReadersFind(t *testing.T) {
 	t.Parallel()

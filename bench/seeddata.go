@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/poluruprvn/profiles/identity"
@@ -251,45 +250,6 @@ func messageID(rng *rand.Rand) string {
 		b[8+n] = byte(w >> (8 * n))
 	}
 	return "msg_" + hex.EncodeToString(b[:])
-}
-
-// searchText copies db/postgres/search.go's searchText, which is unexported: the lower-cased
-// external id and every scalar trait value, one per line, at most 4 KiB. TestSeed checks the
-// copy by finding seeded profiles through the real List query.
-func searchText(externalID string, traits identity.Traits) string {
-	const maxSearchBytes = 4 << 10
-	var b strings.Builder
-	b.WriteString(strings.ToLower(externalID))
-	var walk func(v any)
-	walk = func(v any) {
-		if b.Len() >= maxSearchBytes {
-			return
-		}
-		switch v := v.(type) {
-		case string:
-			b.WriteByte('\n')
-			b.WriteString(strings.ToLower(v))
-		case float64:
-			b.WriteByte('\n')
-			b.WriteString(strconv.FormatFloat(v, 'f', -1, 64))
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		case map[string]any:
-			for _, e := range v {
-				walk(e)
-			}
-		}
-	}
-	for _, v := range traits {
-		walk(v)
-	}
-	s := b.String()
-	if len(s) > maxSearchBytes {
-		s = strings.ToValidUTF8(s[:maxSearchBytes], "")
-	}
-	return s
 }
 
 func pick(rng *rand.Rand, from []string) string { return from[rng.IntN(len(from))] }

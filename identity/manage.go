@@ -85,35 +85,25 @@ func (s *Service) Restore(ctx context.Context, projectID, profileID, externalID 
 
 // SetOverrides sets server-side traits that win over SDK traits until removed.
 func (s *Service) SetOverrides(ctx context.Context, projectID, profileID string, overrides Traits) (Result, error) {
-	ops := TraitOps{Set: overrides}
-	if err := ops.Validate(s.limits); err != nil {
-		return Result{}, err
-	}
 	if len(overrides) == 0 {
 		return Result{}, fieldErr("traits", "must set at least one override")
 	}
-	return s.edit(ctx, projectID, "set_overrides", profileID, nil, func(pl *planner, p *Profile) error {
-		if p.Deleted {
-			return ErrNotFound
-		}
-		if next, changed := ops.Apply(p.Overrides); changed {
-			p.Overrides = next
-			pl.touch(p)
-		}
-		return nil
-	})
+	return s.editOverrides(ctx, projectID, "set_overrides", profileID, TraitOps{Set: overrides})
 }
 
 // RemoveOverrides removes overrides by key; the SDK's values show again.
 func (s *Service) RemoveOverrides(ctx context.Context, projectID, profileID string, keys []string) (Result, error) {
-	ops := TraitOps{Unset: keys}
-	if err := ops.Validate(s.limits); err != nil {
-		return Result{}, err
-	}
 	if len(keys) == 0 {
 		return Result{}, fieldErr("keys", "must name at least one key")
 	}
-	return s.edit(ctx, projectID, "remove_overrides", profileID, nil, func(pl *planner, p *Profile) error {
+	return s.editOverrides(ctx, projectID, "remove_overrides", profileID, TraitOps{Unset: keys})
+}
+
+func (s *Service) editOverrides(ctx context.Context, projectID, method, profileID string, ops TraitOps) (Result, error) {
+	if err := ops.Validate(s.limits); err != nil {
+		return Result{}, err
+	}
+	return s.edit(ctx, projectID, method, profileID, nil, func(pl *planner, p *Profile) error {
 		if p.Deleted {
 			return ErrNotFound
 		}

@@ -277,7 +277,7 @@ func apply(ctx context.Context, tx pgx.Tx, projects map[string]*project, plans [
 		for _, prof := range p.touched {
 			snap := identity.SnapshotOf(prof, p.state.Now)
 			b.Queue(sqlUpsertProfile, p.id, prof.ID, prof.ExternalID, prof.Traits, prof.Overrides, prof.MergedInto,
-				prof.Deleted, prof.Version, snap.Traits, searchText(prof.ExternalID, snap.Traits))
+				prof.Deleted, prof.Version, snap.Traits, SearchText(prof.ExternalID, snap.Traits))
 		}
 	}
 	if b.Len() == 0 {

@@ -10,10 +10,10 @@ import (
 // maxSearchBytes bounds the indexed text of one profile; trigram indexes grow with it.
 const maxSearchBytes = 4 << 10
 
-// searchText is what List's free-text query matches: the external id and every scalar trait
+// SearchText is what List's free-text query matches: the external id and every scalar trait
 // value, lower-cased, one per line. Keys are left out so that "plan" does not match every
-// profile that has a plan.
-func searchText(externalID string, traits identity.Traits) string {
+// profile that has a plan. Exported for the bulk loader of bench, which writes rows directly.
+func SearchText(externalID string, traits identity.Traits) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(externalID))
 	var walk func(v any)
