@@ -10,45 +10,81 @@ import (
 	"github.com/poluruprvn/profiles/identity"
 )
 
-// ChangeSink writes many changes at once, e.g. one ClickHouse insert per table.
+// Batcher groups what concurrent workers hand it into one write, flushing when MaxItems items
+// or MaxBytes bytes wait, or MaxDelay after the first. Each Add returns the error of the write
+// that carried its items; the items of one Add are never split. ClickHouse wants few large
+// inserts (every insert is a part; 18.16 refuses inserts at 300 parts per partition), so many
+// jobs share each insert, and a job completes only once its insert succeeded.
+type Batcher[T any] struct {
+	write    func(context.Context, []T) error
+	size     func(T) int
+	cfg      BatcherConfig
+	name     string
+	logger   *slog.Logger
+	in       chan pending[T]
+	stop     chan struct{}
+	done     chan struct{}
+	start    sync.Once
+	stopOnce sync.Once
+}
+
+// BatcherConfig tunes a Batcher. Zero fields take the defaults in brackets.
+type BatcherConfig struct {
+	MaxItems int           // [10,000]
+	MaxBytes int           // as the batcher's size function counts them [64 MiB]
+	MaxDelay time.Duration // [100 ms]: part of the write -> readable lag
+	// WriteTimeout bounds one write [30 s]; it must stay below the workers' Timeout.
+	WriteTimeout time.Duration
+}
+
+type pending[T any] struct {
+	items  []T
+	bytes  int
+	result chan error
+}
+
+// ErrBatcherStopped is returned by Add once the batcher has stopped.
+var ErrBatcherStopped = errors.New("batcher stopped")
+
+func newBatcher[T any](name string, write func(context.Context, []T) error, size func(T) int, cfg BatcherConfig, logger *slog.Logger) *Batcher[T] {
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = 10_000
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 64 << 20
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 100 * time.Millisecond
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	return &Batcher[T]{
+		write: write, size: size, cfg: cfg, name: name, logger: logger,
+		in: make(chan pending[T]), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// ChangeSink writes many identity changes at once, e.g. one ClickHouse insert per table.
 type ChangeSink interface {
 	WriteChanges(ctx context.Context, changes []identity.Change) error
 }
 
-// Batcher groups changes from concurrent workers into one sink write, flushing when MaxChanges
-// are waiting or MaxDelay has passed since the first. Each Add returns the error of the write
-// that carried its change.
-type Batcher struct {
-	sink       ChangeSink
-	maxChanges int
-	maxDelay   time.Duration
-	logger     *slog.Logger
-
-	in   chan pending
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+// NewBatcher returns the projection's Batcher; Start it before the River client, Stop it after.
+func NewBatcher(sink ChangeSink, maxChanges int, maxDelay time.Duration, logger *slog.Logger) *Batcher[identity.Change] {
+	size := func(c identity.Change) int { return 1 }
+	return newBatcher("projection", sink.WriteChanges, size, BatcherConfig{MaxItems: maxChanges, MaxBytes: maxChanges, MaxDelay: maxDelay}, logger)
 }
 
-type pending struct {
-	changes []identity.Change
-	result  chan error
-}
-
-// ErrBatcherStopped is returned by Add once the batcher has stopped.
-var ErrBatcherStopped = errors.New("projection batcher stopped")
-
-// NewBatcher returns a Batcher; Start it before use and Stop it after the River client.
-func NewBatcher(sink ChangeSink, maxChanges int, maxDelay time.Duration, logger *slog.Logger) *Batcher {
-	return &Batcher{
-		sink: sink, maxChanges: maxChanges, maxDelay: maxDelay, logger: logger,
-		in: make(chan pending, maxChanges), stop: make(chan struct{}), done: make(chan struct{}),
+// Add queues items and waits until they are written or ctx ends.
+func (b *Batcher[T]) Add(ctx context.Context, items ...T) error {
+	if len(items) == 0 {
+		return nil
 	}
-}
-
-// Add queues changes and waits until they are written or ctx ends.
-func (b *Batcher) Add(ctx context.Context, changes ...identity.Change) error {
-	p := pending{changes: changes, result: make(chan error, 1)}
+	p := pending[T]{items: items, result: make(chan error, 1)}
+	for _, it := range items {
+		p.bytes += b.size(it)
+	}
 	select {
 	case b.in <- p:
 	case <-b.stop:
@@ -65,31 +101,37 @@ func (b *Batcher) Add(ctx context.Context, changes ...identity.Change) error {
 }
 
 // Start runs the flush loop until Stop.
-func (b *Batcher) Start() { go b.loop() }
+func (b *Batcher[T]) Start() { b.start.Do(func() { go b.loop() }) }
 
-// Stop ends the loop after flushing what is queued, and waits for it.
-func (b *Batcher) Stop() {
-	b.once.Do(func() { close(b.stop) })
+// Stop writes what was taken and waits for the loop to end. Adds after Stop fail.
+func (b *Batcher[T]) Stop() {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.start.Do(func() { close(b.done) })
 	<-b.done
 }
 
-func (b *Batcher) loop() {
+func (b *Batcher[T]) loop() {
 	defer close(b.done)
-	batch := make([]pending, 0, b.maxChanges)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
+		var (
+			batch        []pending[T]
+			items, bytes int
+		)
 		select {
 		case p := <-b.in:
-			batch = append(batch[:0], p)
+			batch, items, bytes = append(batch, p), len(p.items), p.bytes
 		case <-b.stop:
-			b.drain(batch[:0])
 			return
 		}
-		timer := time.NewTimer(b.maxDelay)
+		timer.Reset(b.cfg.MaxDelay)
 	collect:
-		for len(batch) < b.maxChanges {
+		for items < b.cfg.MaxItems && bytes < b.cfg.MaxBytes {
 			select {
 			case p := <-b.in:
-				batch = append(batch, p)
+				batch, items, bytes = append(batch, p), items+len(p.items), bytes+p.bytes
 			case <-timer.C:
 				break collect
 			case <-b.stop:
@@ -97,34 +139,23 @@ func (b *Batcher) loop() {
 			}
 		}
 		timer.Stop()
-		b.flush(batch)
+		b.flush(batch, items)
 	}
 }
 
-func (b *Batcher) drain(batch []pending) {
-	for {
-		select {
-		case p := <-b.in:
-			batch = append(batch, p)
-		default:
-			if len(batch) > 0 {
-				b.flush(batch)
-			}
-			return
-		}
-	}
-}
-
-func (b *Batcher) flush(batch []pending) {
-	var changes []identity.Change
+func (b *Batcher[T]) flush(batch []pending[T], n int) {
+	all := make([]T, 0, n)
 	for _, p := range batch {
-		changes = append(changes, p.changes...)
+		all = append(all, p.items...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	err := b.sink.WriteChanges(ctx, changes)
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.WriteTimeout)
+	start := time.Now()
+	err := b.write(ctx, all)
 	cancel()
 	if err != nil {
-		b.logger.Error("projection write failed", "changes", len(changes), "err", err)
+		b.logger.Error(b.name+" write failed", "items", len(all), "jobs", len(batch), "err", err)
+	} else {
+		b.logger.Debug(b.name+" written", "items", len(all), "jobs", len(batch), "took", time.Since(start))
 	}
 	for _, p := range batch {
 		p.result <- err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,7 +82,7 @@ func (o IdentityObserver) Observe(ctx context.Context, projectID, distinctID str
 // EventBatchWorker carries one event batch from Postgres into ClickHouse:
 //
 //  1. load the batch (gone: an earlier run finished it, done);
-//  2. hand its rows to the EventBatcher and wait for the shared insert that carries them;
+//  2. hand its rows to the events' Batcher and wait for the shared insert that carries them;
 //  3. give every distinct id without a profile an anonymous one (Observer), so a later
 //     Identify finds it and merges it, and the events count for whoever the id joins;
 //  4. delete the batch and complete the job in one transaction (river.JobCompleteTx).
@@ -95,7 +94,7 @@ func (o IdentityObserver) Observe(ctx context.Context, projectID, distinctID str
 type EventBatchWorker struct {
 	river.WorkerDefaults[EventBatchArgs]
 	Store    EventBatchStore
-	Batcher  *EventBatcher
+	Batcher  *Batcher[events.Record]
 	Observer Observer
 	Logger   *slog.Logger
 	// ObserveConcurrency bounds concurrent Observe calls of one job [8]: each is a short
@@ -123,7 +122,7 @@ func (w *EventBatchWorker) Work(ctx context.Context, job *river.Job[EventBatchAr
 	if !found {
 		return nil
 	}
-	if err := w.Batcher.Add(ctx, recs); err != nil {
+	if err := w.Batcher.Add(ctx, recs...); err != nil {
 		return fmt.Errorf("insert event batch %d: %w", id, err)
 	}
 	if err := w.observeUnknown(ctx, recs); err != nil {
@@ -178,23 +177,7 @@ type EventSink interface {
 	WriteEvents(ctx context.Context, recs []events.Record) error
 }
 
-// EventBatcher groups the rows of concurrent event batch jobs into one sink write, flushing
-// when MaxRows rows or MaxBytes bytes of properties wait, or MaxDelay after the first. Each Add
-// returns the error of the write that carried its rows; the rows of one Add are never split.
-// ClickHouse wants few large inserts (every insert is a part; 18.16 refuses inserts at 300
-// parts per partition), so several jobs share each insert.
-type EventBatcher struct {
-	sink     EventSink
-	cfg      EventBatcherConfig
-	logger   *slog.Logger
-	in       chan eventsPending
-	stop     chan struct{}
-	done     chan struct{}
-	start    sync.Once
-	stopOnce sync.Once
-}
-
-// EventBatcherConfig tunes an EventBatcher. Zero fields take the defaults in brackets.
+// EventBatcherConfig tunes the events' Batcher. Zero fields take the defaults in brackets.
 type EventBatcherConfig struct {
 	MaxRows  int           // [100,000]
 	MaxBytes int           // bytes of properties, the bulk of a row [64 MiB]
@@ -203,117 +186,19 @@ type EventBatcherConfig struct {
 	WriteTimeout time.Duration
 }
 
-type eventsPending struct {
-	recs   []events.Record
-	bytes  int
-	result chan error
-}
+// ErrEventBatcherStopped is returned by Add once the events' Batcher has stopped.
+var ErrEventBatcherStopped = ErrBatcherStopped
 
-// ErrEventBatcherStopped is returned by Add once the batcher has stopped.
-var ErrEventBatcherStopped = errors.New("event batcher stopped")
-
-// NewEventBatcher returns an EventBatcher; Start it before the River client and Stop it after.
-func NewEventBatcher(sink EventSink, cfg EventBatcherConfig, logger *slog.Logger) *EventBatcher {
+// NewEventBatcher returns the events' Batcher; Start it before the River client, Stop it after.
+func NewEventBatcher(sink EventSink, cfg EventBatcherConfig, logger *slog.Logger) *Batcher[events.Record] {
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = 100_000
-	}
-	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 64 << 20
 	}
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = 200 * time.Millisecond
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 30 * time.Second
-	}
-	return &EventBatcher{
-		sink: sink, cfg: cfg, logger: logger,
-		in: make(chan eventsPending), stop: make(chan struct{}), done: make(chan struct{}),
-	}
-}
-
-// Add queues recs and waits until they are written or ctx ends.
-func (b *EventBatcher) Add(ctx context.Context, recs []events.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	p := eventsPending{recs: recs, result: make(chan error, 1)}
-	for _, r := range recs {
-		p.bytes += len(r.Properties)
-	}
-	select {
-	case b.in <- p:
-	case <-b.stop:
-		return ErrEventBatcherStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-p.result:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Start runs the flush loop until Stop.
-func (b *EventBatcher) Start() { b.start.Do(func() { go b.loop() }) }
-
-// Stop writes what was taken and waits for the loop to end. Adds after Stop fail.
-func (b *EventBatcher) Stop() {
-	b.stopOnce.Do(func() { close(b.stop) })
-	b.start.Do(func() { close(b.done) })
-	<-b.done
-}
-
-func (b *EventBatcher) loop() {
-	defer close(b.done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		var (
-			batch       []eventsPending
-			rows, bytes int
-		)
-		select {
-		case p := <-b.in:
-			batch, rows, bytes = append(batch, p), len(p.recs), p.bytes
-		case <-b.stop:
-			return
-		}
-		timer.Reset(b.cfg.MaxDelay)
-	collect:
-		for rows < b.cfg.MaxRows && bytes < b.cfg.MaxBytes {
-			select {
-			case p := <-b.in:
-				batch, rows, bytes = append(batch, p), rows+len(p.recs), bytes+p.bytes
-			case <-timer.C:
-				break collect
-			case <-b.stop:
-				break collect
-			}
-		}
-		timer.Stop()
-		b.flush(batch, rows)
-	}
-}
-
-func (b *EventBatcher) flush(batch []eventsPending, rows int) {
-	recs := make([]events.Record, 0, rows)
-	for _, p := range batch {
-		recs = append(recs, p.recs...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.WriteTimeout)
-	start := time.Now()
-	err := b.sink.WriteEvents(ctx, recs)
-	cancel()
-	if err != nil {
-		b.logger.Error("event insert failed", "rows", len(recs), "jobs", len(batch), "err", err)
-	} else {
-		b.logger.Debug("events inserted", "rows", len(recs), "jobs", len(batch), "took", time.Since(start))
-	}
-	for _, p := range batch {
-		p.result <- err
-	}
+	size := func(r events.Record) int { return len(r.Properties) }
+	return newBatcher("events", sink.WriteEvents, size, BatcherConfig{
+		MaxItems: cfg.MaxRows, MaxBytes: cfg.MaxBytes, MaxDelay: cfg.MaxDelay, WriteTimeout: cfg.WriteTimeout,
+	}, logger)
 }

@@ -442,7 +442,7 @@ func TestEventBatcherSharesInserts(t *testing.T) {
 			for j := range recs {
 				recs[j] = events.Record{MessageID: fmt.Sprintf("%d-%d", i, j), Properties: []byte(`{}`)}
 			}
-			if err := b.Add(ctx, recs); err != nil {
+			if err := b.Add(ctx, recs...); err != nil {
 				t.Error(err)
 			}
 		})
@@ -460,11 +460,11 @@ func TestEventBatcherSharesInserts(t *testing.T) {
 	}
 
 	sink.fail = errors.New("Too many parts")
-	if err := b.Add(ctx, []events.Record{{MessageID: "x"}}); err == nil || err.Error() != "Too many parts" {
+	if err := b.Add(ctx, events.Record{MessageID: "x"}); err == nil || err.Error() != "Too many parts" {
 		t.Errorf("Add during a failing insert = %v; want the insert's error", err)
 	}
 	b.Stop()
-	if err := b.Add(ctx, []events.Record{{MessageID: "late"}}); !errors.Is(err, jobs.ErrEventBatcherStopped) {
+	if err := b.Add(ctx, events.Record{MessageID: "late"}); !errors.Is(err, jobs.ErrEventBatcherStopped) {
 		t.Errorf("Add after Stop = %v; want ErrEventBatcherStopped", err)
 	}
 }

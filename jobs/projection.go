@@ -33,7 +33,7 @@ const QueueProjection = "projection"
 // written, so many jobs share one ClickHouse insert and none completes before its rows land.
 type ProjectionWorker struct {
 	river.WorkerDefaults[ProjectionArgs]
-	Batcher *Batcher
+	Batcher *Batcher[identity.Change]
 }
 
 // Work implements river.Worker.
