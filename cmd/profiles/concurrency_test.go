@@ -303,7 +303,9 @@ func spawnProfiles(t *testing.T, bin string, env map[string]string, cmd string) 
 	for k, v := range env {
 		proc.Env = append(proc.Env, k+"="+v)
 	}
-	proc.Env = append(proc.Env, addrVar+"="+addr, "PROFILES_LOG_LEVEL=warn")
+	// The NATS bridge stays off: every process would create the shared default stream at
+	// once, and this test is about the API's write path.
+	proc.Env = append(proc.Env, addrVar+"="+addr, "PROFILES_LOG_LEVEL=warn", "PROFILES_NATS_URL=")
 	logs := &syncBuffer{}
 	proc.Stdout, proc.Stderr = logs, logs
 	if err := proc.Start(); err != nil {
