@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
 	"github.com/poluruprvn/profiles/identity"
@@ -135,44 +134,16 @@ func (b *Bridge) apply(ctx context.Context, project, kind string, body []byte, f
 		if err := unmarshal.Unmarshal(body, &m); err != nil {
 			return identity.Result{}, fmt.Errorf("%w: body is not an AliasRequest in JSON (%d bytes)", errBadMessage, len(body))
 		}
-		return b.svc.Alias(ctx, project, identity.AliasRequest{
-			PreviousID:           m.GetPreviousId(),
-			ExternalID:           m.GetExternalId(),
-			MessageID:            cmp.Or(m.GetMessageId(), fallbackID),
-			AllowIdentifiedMerge: m.GetAllowIdentifiedMerge(),
-		})
+		req := wire.AliasRequest(&m)
+		req.MessageID = cmp.Or(req.MessageID, fallbackID)
+		return b.svc.Alias(ctx, project, req)
 	}
 	var m profilesv1.IdentifyRequest
 	if err := unmarshal.Unmarshal(body, &m); err != nil {
 		// protojson's message quotes the offending input, which may be a trait value: not kept.
 		return identity.Result{}, fmt.Errorf("%w: body is not an IdentifyRequest in JSON (%d bytes)", errBadMessage, len(body))
 	}
-	return b.svc.Identify(ctx, project, identifyRequest(&m, fallbackID))
-}
-
-// identifyRequest converts as profiles.SDKHandler.Identify does. Copied (with traitsOf) from
-// profiles/sdk.go rather than shared: the two adapters must not import each other, and the
-// conversion is a dozen lines. Keep the two in step.
-func identifyRequest(m *profilesv1.IdentifyRequest, fallbackID string) identity.IdentifyRequest {
-	in := identity.IdentifyRequest{
-		ExternalID:  m.GetExternalId(),
-		AnonymousID: m.GetAnonymousId(),
-		MessageID:   cmp.Or(m.GetMessageId(), fallbackID),
-		Traits: identity.TraitOps{
-			Set:     traitsOf(m.GetTraits()),
-			SetOnce: traitsOf(m.GetSetOnce()),
-			Unset:   m.GetUnset(),
-		},
-	}
-	if m.GetTimestamp() != nil {
-		in.Timestamp = m.GetTimestamp().AsTime()
-	}
-	return in
-}
-
-func traitsOf(s *structpb.Struct) identity.Traits {
-	if s == nil || len(s.GetFields()) == 0 {
-		return nil
-	}
-	return wire.Map(s)
+	req := wire.IdentifyRequest(&m)
+	req.MessageID = cmp.Or(req.MessageID, fallbackID)
+	return b.svc.Identify(ctx, project, req)
 }

@@ -8,19 +8,11 @@ import (
 // Service accepts events and hands them to an Ingester.
 type Service struct {
 	ingester Ingester
-	now      func() time.Time
 }
 
 // NewService returns a Service that stores through ingester.
 func NewService(ingester Ingester) *Service {
-	return &Service{ingester: ingester, now: time.Now}
-}
-
-// WithClock returns a copy of s that reads the time from now, for tests of the timestamp rules.
-func (s *Service) WithClock(now func() time.Time) *Service {
-	c := *s
-	c.now = now
-	return &c
+	return &Service{ingester: ingester}
 }
 
 // Track accepts one event of project projectID and returns once it is durable. Errors: a
@@ -29,7 +21,7 @@ func (s *Service) Track(ctx context.Context, projectID string, e Event) error {
 	if projectID == "" {
 		return ErrNoProject
 	}
-	accepted, err := Accept(projectID, e, s.now().UTC())
+	accepted, err := Accept(projectID, e, time.Now().UTC())
 	if err != nil {
 		return err
 	}
@@ -42,7 +34,7 @@ func (s *Service) TrackBatch(ctx context.Context, projectID string, es []Event) 
 	if projectID == "" {
 		return 0, ErrNoProject
 	}
-	accepted, err := AcceptBatch(projectID, es, s.now().UTC())
+	accepted, err := AcceptBatch(projectID, es, time.Now().UTC())
 	if err != nil || len(accepted) == 0 {
 		return 0, err
 	}

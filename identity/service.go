@@ -13,13 +13,6 @@ func NewService(store Store) *Service {
 	return &Service{store: store, limits: DefaultLimits}
 }
 
-// WithLimits returns a copy of s that enforces l.
-func (s *Service) WithLimits(l Limits) *Service {
-	c := *s
-	c.limits = l
-	return &c
-}
-
 // Observe makes sure distinctID has a profile, creating an anonymous one when it is unknown.
 // Event ingestion calls it for the anonymous ids it sees, so that a later Identify finds the
 // anonymous profile to merge.

@@ -89,7 +89,7 @@ func (h *Handler) Restore(ctx context.Context, req *connect.Request[profilesv1.R
 
 // SetTraitOverrides implements profilesv1connect.ProfilesServiceHandler.
 func (h *Handler) SetTraitOverrides(ctx context.Context, req *connect.Request[profilesv1.SetTraitOverridesRequest]) (*connect.Response[profilesv1.SetTraitOverridesResponse], error) {
-	p, err := h.svc.SetOverrides(ctx, projectOf(ctx), lookupOf(req.Msg), traitsOf(req.Msg.GetTraits()))
+	p, err := h.svc.SetOverrides(ctx, projectOf(ctx), lookupOf(req.Msg), wire.Traits(req.Msg.GetTraits()))
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec(), err)
 	}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/poluruprvn/profiles/auth"
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
@@ -29,21 +28,7 @@ func NewSDKHandler(svc *identity.Service, logger *slog.Logger) *SDKHandler {
 
 // Identify implements profilesv1connect.ProfilesSDKServiceHandler.
 func (h *SDKHandler) Identify(ctx context.Context, req *connect.Request[profilesv1.IdentifyRequest]) (*connect.Response[profilesv1.IdentifyResponse], error) {
-	m := req.Msg
-	in := identity.IdentifyRequest{
-		ExternalID:  m.GetExternalId(),
-		AnonymousID: m.GetAnonymousId(),
-		MessageID:   m.GetMessageId(),
-		Traits: identity.TraitOps{
-			Set:     traitsOf(m.GetTraits()),
-			SetOnce: traitsOf(m.GetSetOnce()),
-			Unset:   m.GetUnset(),
-		},
-	}
-	if m.GetTimestamp() != nil {
-		in.Timestamp = m.GetTimestamp().AsTime()
-	}
-	res, err := h.identity.Identify(ctx, projectOf(ctx), in)
+	res, err := h.identity.Identify(ctx, projectOf(ctx), wire.IdentifyRequest(req.Msg))
 	if err != nil {
 		return nil, toConnect(ctx, h.logger, req.Spec().Procedure, err)
 	}
@@ -57,13 +42,7 @@ func (h *SDKHandler) Identify(ctx context.Context, req *connect.Request[profiles
 
 // Alias implements profilesv1connect.ProfilesSDKServiceHandler.
 func (h *SDKHandler) Alias(ctx context.Context, req *connect.Request[profilesv1.AliasRequest]) (*connect.Response[profilesv1.AliasResponse], error) {
-	m := req.Msg
-	res, err := h.identity.Alias(ctx, projectOf(ctx), identity.AliasRequest{
-		PreviousID:           m.GetPreviousId(),
-		ExternalID:           m.GetExternalId(),
-		MessageID:            m.GetMessageId(),
-		AllowIdentifiedMerge: m.GetAllowIdentifiedMerge(),
-	})
+	res, err := h.identity.Alias(ctx, projectOf(ctx), wire.AliasRequest(req.Msg))
 	if err != nil {
 		return nil, toConnect(ctx, h.logger, req.Spec().Procedure, err)
 	}
@@ -73,13 +52,6 @@ func (h *SDKHandler) Alias(ctx context.Context, req *connect.Request[profilesv1.
 		OtherProfileId: res.OtherProfileID,
 		Replayed:       res.Replayed,
 	}), nil
-}
-
-func traitsOf(s *structpb.Struct) identity.Traits {
-	if s == nil || len(s.GetFields()) == 0 {
-		return nil
-	}
-	return wire.Map(s)
 }
 
 // projectOf returns the caller's project. The auth interceptor runs before every handler, so
