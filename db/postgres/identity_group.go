@@ -67,6 +67,7 @@ type project struct {
 	state      *identity.State
 	replays    map[[2]string]identity.Result
 	touched    []*identity.Profile
+	snapshots  []identity.Snapshot // of touched, in their final state: written and projected
 	mappings   []identity.Mapping
 }
 
@@ -276,6 +277,7 @@ func apply(ctx context.Context, tx pgx.Tx, projects map[string]*project, plans [
 	for _, p := range projects {
 		for _, prof := range p.touched {
 			snap := identity.SnapshotOf(prof, p.state.Now)
+			p.snapshots = append(p.snapshots, snap)
 			b.Queue(sqlUpsertProfile, p.id, prof.ID, prof.ExternalID, prof.Traits, prof.Overrides, prof.MergedInto,
 				prof.Deleted, prof.Version, snap.Traits, SearchText(prof.ExternalID, snap.Traits))
 		}
@@ -290,11 +292,7 @@ func apply(ctx context.Context, tx pgx.Tx, projects map[string]*project, plans [
 }
 
 func (p *project) change() identity.Change {
-	c := identity.Change{ProjectID: p.id, Version: p.state.Version, Mappings: lastPerID(p.mappings)}
-	for _, prof := range p.touched {
-		c.Profiles = append(c.Profiles, identity.SnapshotOf(prof, p.state.Now))
-	}
-	return c
+	return identity.Change{ProjectID: p.id, Version: p.state.Version, Profiles: p.snapshots, Mappings: lastPerID(p.mappings)}
 }
 
 func split(pairs [][2]string) ([]string, []string) {
