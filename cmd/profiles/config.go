@@ -40,6 +40,7 @@ type Config struct {
 
 	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080" help:"host:port serve listens on (Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c)"`
 	WorkerHTTPAddr  string        `env:"WORKER_HTTP_ADDR" envDefault:"" help:"host:port where worker answers /healthz and /readyz; empty: no listener"`
+	DebugAddr       string        `env:"DEBUG_ADDR" envDefault:"" help:"host:port serving Go's /debug/pprof/ profiles (keep it private); empty: off"`
 	MaxRequestBytes int64         `env:"MAX_REQUEST_BYTES" envDefault:"1048576" help:"largest request message in bytes; larger ones get resource_exhausted"`
 	CORSOrigins     []string      `env:"CORS_ORIGINS" envDefault:"*" envSeparator:"," help:"comma-separated origins browsers may call the SDK services from; * for any"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"on SIGTERM, how long in-flight requests and running jobs get to finish before they are cancelled"`
@@ -208,6 +209,11 @@ func (c Config) validate() error {
 	}
 	if err := checkAddr(c.HTTPAddr); err != nil {
 		bad("HTTPAddr", "%v", err)
+	}
+	if c.DebugAddr != "" {
+		if err := checkAddr(c.DebugAddr); err != nil {
+			bad("DebugAddr", "%v", err)
+		}
 	}
 	if c.WorkerHTTPAddr != "" {
 		if err := checkAddr(c.WorkerHTTPAddr); err != nil {

@@ -82,6 +82,12 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		extra:           hooksFrom(ctx).routes,
 	})
 
+	stopDebug, err := startDebug(ctx, cfg, logger)
+	if err != nil {
+		jobs.after()
+		return err
+	}
+	defer stopDebug()
 	ln, err := listen(ctx, cfg.HTTPAddr, logger, "api")
 	if err != nil {
 		jobs.after()

@@ -51,6 +51,12 @@ func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		jobs.after()
 		return errors.New("this build registers no River workers: nothing to work")
 	}
+	stopDebug, err := startDebug(ctx, cfg, logger)
+	if err != nil {
+		jobs.after()
+		return err
+	}
+	defer stopDebug()
 	var (
 		srv *http.Server
 		ln  net.Listener
