@@ -177,11 +177,20 @@ type reads struct {
 func (p *pipeline) read(t *testing.T, project string, ids []string) reads {
 	t.Helper()
 	ctx := context.Background()
-	stats, err := clickhouse.EventStats(ctx, p.conn, project, ids)
+	groups := make([][]string, len(ids))
+	for i, id := range ids {
+		groups[i] = []string{id}
+	}
+	stats, err := clickhouse.EventStats(ctx, p.conn, project, groups)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := reads{Stats: stats}
+	r := reads{Stats: map[string]clickhouse.Stats{}}
+	for i, s := range stats {
+		if s.Count > 0 {
+			r.Stats[ids[i]] = s
+		}
+	}
 	for cursor := (clickhouse.Cursor{}); ; {
 		page, next, err := clickhouse.EventHistory(ctx, p.conn, project, ids, cursor, 100)
 		if err != nil {

@@ -65,7 +65,7 @@ type Store interface {
 	List(ctx context.Context, projectID string, q Query) ([]Record, int, error)
 }
 
-// EventStats are the figures of one distinct id's events.
+// EventStats are the figures of the events of one profile's distinct ids.
 type EventStats struct {
 	Count       uint64
 	First, Last time.Time
@@ -82,8 +82,10 @@ type Event struct {
 
 // Events reads event figures and history from the event store.
 type Events interface {
-	// Stats returns figures per distinct id; ids without events are absent.
-	Stats(ctx context.Context, projectID string, distinctIDs []string) (map[string]EventStats, error)
+	// Stats returns the figures of each group of distinct ids (the ids of one profile), in
+	// order; a group without events gets zero EventStats. Each event counts once per group,
+	// whichever of the group's ids it was sent under, however often it was received.
+	Stats(ctx context.Context, projectID string, groups [][]string) ([]EventStats, error)
 	// History returns up to limit events of the ids, newest first, after the opaque cursor,
 	// and the cursor of the next page ("" at the end).
 	History(ctx context.Context, projectID string, distinctIDs []string, cursor string, limit int) ([]Event, string, error)
@@ -132,27 +134,19 @@ func (s *Service) findLive(ctx context.Context, projectID string, l Lookup) (Rec
 // withStats adds event figures with one event-store query for all records. A profile without
 // events was first seen when created and last seen when last changed.
 func (s *Service) withStats(ctx context.Context, projectID string, recs []Record) ([]Profile, error) {
-	var ids []string
-	for _, r := range recs {
-		ids = append(ids, r.DistinctIDs...)
+	groups := make([][]string, len(recs))
+	for i, r := range recs {
+		groups[i] = r.DistinctIDs
 	}
-	stats := map[string]EventStats{}
-	if len(ids) > 0 {
-		var err error
-		if stats, err = s.events.Stats(ctx, projectID, ids); err != nil {
-			return nil, fmt.Errorf("event stats: %w", err)
-		}
+	stats, err := s.events.Stats(ctx, projectID, groups)
+	if err != nil {
+		return nil, fmt.Errorf("event stats: %w", err)
 	}
 	out := make([]Profile, len(recs))
 	for i, r := range recs {
-		p := Profile{Record: r, FirstSeen: r.CreatedAt, LastSeen: r.UpdatedAt}
-		for _, id := range r.DistinctIDs {
-			st, ok := stats[id]
-			if !ok {
-				continue
-			}
-			p.EventCount += st.Count
-			if !st.First.IsZero() && st.First.Before(p.FirstSeen) {
+		p := Profile{Record: r, FirstSeen: r.CreatedAt, LastSeen: r.UpdatedAt, EventCount: stats[i].Count}
+		if st := stats[i]; st.Count > 0 {
+			if st.First.Before(p.FirstSeen) {
 				p.FirstSeen = st.First
 			}
 			if st.Last.After(p.LastSeen) {

@@ -20,14 +20,14 @@ type EventReader struct {
 var _ profiles.Events = EventReader{}
 
 // Stats implements profiles.Events.
-func (r EventReader) Stats(ctx context.Context, projectID string, distinctIDs []string) (map[string]profiles.EventStats, error) {
-	stats, err := EventStats(ctx, r.Conn, projectID, distinctIDs)
+func (r EventReader) Stats(ctx context.Context, projectID string, groups [][]string) ([]profiles.EventStats, error) {
+	stats, err := EventStats(ctx, r.Conn, projectID, groups)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]profiles.EventStats, len(stats))
-	for id, s := range stats {
-		out[id] = profiles.EventStats{Count: s.Count, First: s.First, Last: s.Last}
+	out := make([]profiles.EventStats, len(stats))
+	for i, s := range stats {
+		out[i] = profiles.EventStats{Count: s.Count, First: s.First, Last: s.Last}
 	}
 	return out, nil
 }

@@ -52,34 +52,45 @@ func TestEventStatsCountsEachMessageOnce(t *testing.T) {
 	other.ProjectID = "proj_b"
 	insert(t, conn, other)
 
-	want := map[string]clickhouse.Stats{
-		"anon-1": {Count: 1, First: t0.Add(time.Minute + time.Second), Last: t0.Add(time.Minute + time.Second)},
-		"user-1": {Count: 2, First: t0, Last: t0.Add(2 * time.Hour)},
-	}
+	// m1, m2 and m3 once each; first and last span every copy received, the older copy of m1
+	// included.
+	profile := clickhouse.Stats{Count: 3, First: t0.Add(-time.Hour), Last: t0.Add(2 * time.Hour)}
 	for _, when := range []string{"before merges", "after OPTIMIZE FINAL"} {
 		if when != "before merges" {
-			if err := conn.Exec(ctx, "OPTIMIZE TABLE events FINAL"); err != nil {
-				t.Fatal(err)
+			for _, table := range []string{"events", "event_stats"} {
+				if err := conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		got, err := clickhouse.EventStats(ctx, conn, "proj", []string{"anon-1", "user-1", "anon-1", "never-seen"})
+		got, err := clickhouse.EventStats(ctx, conn, "proj", [][]string{
+			{"anon-1", "user-1", "anon-1", "never-seen"}, // one profile's ids, one repeated
+			{"other"},
+			{"never-seen-either"},
+			{},
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		want := []clickhouse.Stats{profile, {Count: 1, First: t0, Last: t0}, {}, {}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("EventStats %s (-want +got):\n%s", when, diff)
 		}
-		var total uint64
-		for _, s := range got {
-			total += s.Count
+		// Alone, each id counts its own copies: m1 under both ids counts for each.
+		got, err = clickhouse.EventStats(ctx, conn, "proj", [][]string{{"user-1"}, {"anon-1"}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if total != 3 {
-			t.Errorf("%s: the profile's ids sum to %d events; want 3 (m1, m2, m3 once each)", when, total)
+		if got[0].Count != 2 || got[1].Count != 2 {
+			t.Errorf("%s: user-1 alone counts %d, anon-1 alone %d; want 2 and 2 (m1, m3 and m1, m2)", when, got[0].Count, got[1].Count)
 		}
 	}
 
 	if got, err := clickhouse.EventStats(ctx, conn, "proj", nil); err != nil || len(got) != 0 {
-		t.Errorf("EventStats of no ids = %v, %v; want empty", got, err)
+		t.Errorf("EventStats of no groups = %v, %v; want empty", got, err)
+	}
+	if _, err := clickhouse.EventStats(ctx, conn, "proj", [][]string{{"anon-1"}, {"anon-1", "user-1"}}); err == nil {
+		t.Error("EventStats with an id in two groups succeeded; want an error")
 	}
 }
 
@@ -190,15 +201,15 @@ func TestEventReadsTakeManyIDs(t *testing.T) {
 		ids[i] = fmt.Sprintf("anon-%040d", i) // 10,000 ids of 45 bytes: over the default max_query_size
 	}
 	insert(t, conn, row(ids[0], "m1", t0, 0), row(ids[len(ids)-1], "m2", t0, 0))
-	stats, err := clickhouse.EventStats(ctx, conn, "proj", ids)
-	if err != nil || len(stats) != 2 {
-		t.Fatalf("EventStats of %d ids = %v, %v; want 2 ids with events", len(ids), stats, err)
+	stats, err := clickhouse.EventStats(ctx, conn, "proj", [][]string{ids})
+	if err != nil || len(stats) != 1 || stats[0].Count != 2 {
+		t.Fatalf("EventStats of %d ids = %v, %v; want 2 events", len(ids), stats, err)
 	}
 	page, _, err := clickhouse.EventHistory(ctx, conn, "proj", ids, clickhouse.Cursor{}, 10)
 	if err != nil || len(page) != 2 {
 		t.Fatalf("EventHistory of %d ids = %d rows, %v; want 2", len(ids), len(page), err)
 	}
-	if _, err := clickhouse.EventStats(ctx, conn, "proj", append(ids, "one-more")); err == nil {
+	if _, err := clickhouse.EventStats(ctx, conn, "proj", [][]string{ids, {"one-more"}}); err == nil {
 		t.Errorf("EventStats of %d ids succeeded; want an error past MaxEventReadIDs", len(ids)+1)
 	}
 }

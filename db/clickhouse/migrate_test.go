@@ -56,7 +56,7 @@ func TestMigrateFresh(t *testing.T) {
 	if diff := cmp.Diff(allNames(t), applied); diff != "" {
 		t.Errorf("Migrate applied (-want +got):\n%s", diff)
 	}
-	want := []string{"distinct_id_map", "events", "profiles", "schema_migrations"}
+	want := []string{"distinct_id_map", "event_stats", "event_stats_mv", "events", "profiles", "schema_migrations"}
 	if diff := cmp.Diff(want, tableNames(t, conn)); diff != "" {
 		t.Errorf("tables after Migrate (-want +got):\n%s", diff)
 	}
@@ -117,7 +117,7 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err != nil || len(applied) != 0 {
 		t.Errorf("Migrate after concurrent runs = %v, %v; want nothing applied", applied, err)
 	}
-	want := []string{"distinct_id_map", "events", "profiles", "schema_migrations"}
+	want := []string{"distinct_id_map", "event_stats", "event_stats_mv", "events", "profiles", "schema_migrations"}
 	if diff := cmp.Diff(want, tableNames(t, conn)); diff != "" {
 		t.Errorf("tables (-want +got):\n%s", diff)
 	}

@@ -75,9 +75,11 @@ var samples = map[string][][]any{
 		{"proj", "anon-1", "Signed Up", "m2", `{}`, sampleTime.Add(2 * time.Minute), sampleTime.Add(2 * time.Minute)}, // retry, new time: wins
 		{"other", "anon-1", "Viewed", "m3", `{}`, sampleTime, sampleTime},
 	},
-	"events.stats": {{
+	"events.stats": {{ // groups {anon-1} and {user-1, absent}
 		ch.Named("project_id", "proj"),
 		ch.Named("distinct_ids", ch.GroupSet{Value: []any{"anon-1", "user-1", "absent"}}),
+		ch.Named("ids", []string{"anon-1", "user-1", "absent"}),
+		ch.Named("group_of_id", []uint32{1, 2, 2}),
 	}},
 	"events.history": {{
 		ch.Named("project_id", "proj"),
@@ -96,9 +98,9 @@ var want = map[string][]map[string]string{
 		{"distinct_id": "anon-1", "latest_profile_id": "p1", "latest_version": "2"},
 		{"distinct_id": `it's\`, "latest_profile_id": "p1", "latest_version": "2"},
 	},
-	"events.stats": {
-		{"winner_distinct_id": "anon-1", "message_count": "1", "first_timestamp": "2025-03-04 05:08:07", "last_timestamp": "2025-03-04 05:08:07"},
-		{"winner_distinct_id": "user-1", "message_count": "1", "first_timestamp": "2025-03-04 05:06:07", "last_timestamp": "2025-03-04 05:06:07"},
+	"events.stats": { // every copy counts once per group and spans first and last
+		{"stats_group": "1", "message_count": "2", "first_timestamp": "2025-03-04 04:06:07", "last_timestamp": "2025-03-04 05:08:07"},
+		{"stats_group": "2", "message_count": "1", "first_timestamp": "2025-03-04 05:06:07", "last_timestamp": "2025-03-04 05:06:07"},
 	},
 	"events.history": {{
 		"message_id": "m1", "winner_distinct_id": "user-1", "winner_event": "Viewed", "winner_properties": "{}",
