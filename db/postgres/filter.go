@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +140,12 @@ const (
 	rfc3339Shape = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
 
 	sqlQuery = `search LIKE {pattern}`
+	// An email address is looked up whole (migrations/0006_exact_search.sql says why).
+	sqlQueryEmail = `(lower(effective->>'email') = {value} OR lower(external_id) = {value})`
 )
+
+// emailShape is a whole email address: something@domain.tld, without spaces.
+var emailShape = regexp.MustCompile(`^[^\s@]+@[^\s@]+\.[^\s@.]+$`)
 
 var filterComparators = map[FilterOp]string{FilterGt: ">", FilterGte: ">=", FilterLt: "<", FilterLte: "<="}
 
@@ -170,15 +176,21 @@ func compileFilters(filters []Filter, firstArg int) (sql string, args []any, err
 	return strings.Join(conds, " AND "), c.args, nil
 }
 
-// compileQuery renders List's free-text query: a case-insensitive substring of the search
-// column (external id and scalar trait values, lower-cased by searchText), which the trigram
-// index serves. Surrounding space is ignored; NUL and invalid UTF-8, which Postgres text cannot
-// carry, are dropped. An empty query gives "" and no args. Bounding q's length is the caller's.
+// compileQuery renders List's free-text query, case-insensitive:
+//   - a whole email address matches profiles whose email trait or external id is that address;
+//   - anything else is a substring of the search column (external id and scalar trait values,
+//     lower-cased by SearchText), which the trigram index serves.
+//
+// Surrounding space is ignored; NUL and invalid UTF-8, which Postgres text cannot carry, are
+// dropped. An empty query gives "" and no args. Bounding q's length is the caller's.
 func compileQuery(q string, firstArg int) (sql string, args []any) {
 	q = strings.ToValidUTF8(strings.ReplaceAll(q, "\x00", ""), "")
 	q = strings.TrimSpace(strings.ToLower(q))
-	if q == "" {
+	switch {
+	case q == "":
 		return "", nil
+	case emailShape.MatchString(q):
+		return strings.ReplaceAll(sqlQueryEmail, "{value}", "$"+strconv.Itoa(firstArg)), []any{q}
 	}
 	return strings.Replace(sqlQuery, "{pattern}", "$"+strconv.Itoa(firstArg), 1),
 		[]any{"%" + likeEscaper.Replace(q) + "%"}
