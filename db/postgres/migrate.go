@@ -5,7 +5,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -42,8 +44,8 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 	// a lock can never leak to another user of the pool.
 	conn := pooled.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
-		return fmt.Errorf("take migration lock: %w", err)
+	if err := lockMigrations(ctx, conn); err != nil {
+		return err
 	}
 
 	provider, err := gooseProvider(pool)
@@ -67,6 +69,27 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 		}
 	}
 	return nil
+}
+
+// lockMigrations takes the migration lock on conn, polling rather than blocking: a session
+// blocked in pg_advisory_lock is an open transaction, and CREATE INDEX CONCURRENTLY in the
+// holder's migration waits for every older transaction of the database to end, so the two
+// would wait for each other forever.
+func lockMigrations(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var locked bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, migrationLockKey).Scan(&locked); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		if locked {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("take migration lock: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Status lists our migrations and River's with whether each is applied.
