@@ -151,6 +151,7 @@ func TestReadsAPI(t *testing.T) {
 			{"email": "Ann@Example.com", "company": "Acme Inc", "city": "Lyon"},
 			{"email": "bob@example.com", "city": "Paris", "note": "100% real_data"},
 			{"email": "cy@corp.io", "nickname": "LYONNAIS"},
+			{"email": "xann@example.com", "work_email": "cy@corp.io"},
 		} {
 			p.identify(&profilesv1.IdentifyRequest{ExternalId: fmt.Sprintf("Person-%d", i), Traits: st(t, tr)})
 		}
@@ -159,10 +160,17 @@ func TestReadsAPI(t *testing.T) {
 			want  []string
 		}{
 			{"person-1", []string{"Person-1"}},
-			{"PERSON", []string{"Person-0", "Person-1", "Person-2"}},
+			{"PERSON", []string{"Person-0", "Person-1", "Person-2", "Person-3"}},
+			// A whole address is looked up exactly in the email trait and the external id:
+			// not xann@example.com, and not an address held by another trait.
 			{"ann@example.com", []string{"Person-0"}},
 			{"BOB@EXAMPLE.COM", []string{"Person-1"}},
-			{"example.com", []string{"Person-0", "Person-1"}},
+			{"cy@corp.io", []string{"Person-2"}},
+			{"nn@example.com", nil},
+			// Less than an address is a substring, of every trait value.
+			{"ann@example", []string{"Person-0", "Person-3"}},
+			{"@corp.io", []string{"Person-2", "Person-3"}},
+			{"example.com", []string{"Person-0", "Person-1", "Person-3"}},
 			{"acme", []string{"Person-0"}},
 			{"lyon", []string{"Person-0", "Person-2"}},
 			{"  paris  ", []string{"Person-1"}},
