@@ -88,33 +88,65 @@ func (r *ProfileReader) List(ctx context.Context, projectID string, q profiles.Q
 			args = append(args, fargs...)
 		}
 	}
-	countSQL := `SELECT count(*) FROM profiles p WHERE ` + strings.Join(where, " AND ")
+	narrowed := len(where) > 3
+	matches := `SELECT p.id FROM profiles p WHERE ` + strings.Join(where, " AND ")
+	countSQL := `SELECT count(*) FROM (` + matches + `) m`
 	countArgs := append([]any(nil), args...)
+	after := "true"
 	if q.After != "" {
 		args = append(args, q.After)
-		where = append(where, fmt.Sprintf("p.id < $%d", len(args)))
+		after = fmt.Sprintf("id < $%d", len(args))
 	}
 	args = append(args, q.Limit, q.Offset)
-	pageSQL := `SELECT ` + profileColumns + ` FROM profiles p WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(" ORDER BY p.id DESC LIMIT $%d OFFSET $%d", len(args)-1, len(args))
+	window := fmt.Sprintf("ORDER BY id DESC LIMIT $%d OFFSET $%d", len(args)-1, len(args))
 
-	b := &pgx.Batch{}
-	var total int
-	b.Queue(countSQL, countArgs...).QueryRow(func(row pgx.Row) error { return row.Scan(&total) })
+	var pageSQL string
+	if !narrowed {
+		// Every live profile: the page walks the (project, id) index backwards, the count
+		// reads it whole; no need to collect the matches.
+		pageSQL = `SELECT ` + profileColumns + `, 0 FROM (SELECT id FROM (` + matches + `) m WHERE ` + after + ` ` + window + `) page
+JOIN profiles p ON p.project_id = $1 AND p.id = page.id
+ORDER BY p.id DESC`
+	} else {
+		// A query or filters: collect the matches once, through whichever index suits them,
+		// then count them and cut the page from them. Left to ORDER BY id ... LIMIT, the
+		// planner walks the id index hoping to meet 50 matches soon, and reads the whole
+		// project for a search that matches one profile (1 s at a million profiles).
+		pageSQL = `WITH matches AS MATERIALIZED (` + matches + `),
+page AS (SELECT id FROM matches WHERE ` + after + ` ` + window + `)
+SELECT ` + profileColumns + `, (SELECT count(*) FROM matches)
+FROM page JOIN profiles p ON p.project_id = $1 AND p.id = page.id
+ORDER BY p.id DESC`
+	}
+	total := -1
 	var recs []profiles.Record
-	b.Queue(pageSQL, args...).Query(func(rows pgx.Rows) error {
+	scanPage := func(rows pgx.Rows) error {
 		var rec profiles.Record
 		var merged string
+		var n int
 		_, err := pgx.ForEachRow(rows, []any{&rec.ID, &rec.ExternalID, &rec.Traits, &rec.Deleted,
-			&rec.CreatedAt, &rec.UpdatedAt, &merged, &rec.DistinctIDs}, func() error {
+			&rec.CreatedAt, &rec.UpdatedAt, &merged, &rec.DistinctIDs, &n}, func() error {
 			recs = append(recs, rec)
 			rec = profiles.Record{}
+			if narrowed {
+				total = n
+			}
 			return nil
 		})
 		return err
-	})
+	}
+	b := &pgx.Batch{}
+	if !narrowed {
+		b.Queue(countSQL, countArgs...).QueryRow(func(row pgx.Row) error { return row.Scan(&total) })
+	}
+	b.Queue(pageSQL, args...).Query(scanPage)
 	if err := r.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, 0, unavailable(ctx, fmt.Errorf("list profiles: %w", err))
+	}
+	if total < 0 { // a page past the last match carries no count
+		if err := r.pool.QueryRow(ctx, countSQL, countArgs...).Scan(&total); err != nil {
+			return nil, 0, unavailable(ctx, fmt.Errorf("count profiles: %w", err))
+		}
 	}
 	return recs, total, nil
 }
