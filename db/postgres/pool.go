@@ -12,6 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// defaultWorkMem is the work_mem of our connections unless the database URL sets one.
+const defaultWorkMem = "16MB"
+
 // Open connects a pool to databaseURL and checks that the server answers.
 func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
@@ -20,6 +23,13 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	// List's filters collect their matches in a bitmap; at the default 4 MB, one over a few
+	// hundred thousand profiles goes lossy and rechecks every row of its pages (measured at a
+	// million profiles: an exact count 2.1 s at 4 MB, 0.6 s at 16 MB). A work_mem in the URL
+	// (?work_mem=...) wins.
+	if _, set := cfg.ConnConfig.RuntimeParams["work_mem"]; !set {
+		cfg.ConnConfig.RuntimeParams["work_mem"] = defaultWorkMem
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
