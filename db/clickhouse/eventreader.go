@@ -12,16 +12,22 @@ import (
 )
 
 // EventReader answers ProfilesService's event figures and history. It implements
-// profiles.Events.
+// profiles.Events. Concurrent Stats calls share queries (statsReads).
 type EventReader struct {
-	Conn driver.Conn
+	conn  driver.Conn
+	reads *statsReads
 }
 
-var _ profiles.Events = EventReader{}
+var _ profiles.Events = (*EventReader)(nil)
+
+// NewEventReader returns an EventReader reading through conn.
+func NewEventReader(conn driver.Conn) *EventReader {
+	return &EventReader{conn: conn, reads: newStatsReads(conn)}
+}
 
 // Stats implements profiles.Events.
-func (r EventReader) Stats(ctx context.Context, projectID string, groups [][]string) ([]profiles.EventStats, error) {
-	stats, err := EventStats(ctx, r.Conn, projectID, groups)
+func (r *EventReader) Stats(ctx context.Context, projectID string, groups [][]string) ([]profiles.EventStats, error) {
+	stats, err := r.reads.stats(ctx, projectID, groups)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +44,7 @@ type historyToken struct {
 }
 
 // History implements profiles.Events with an opaque cursor over (timestamp, message id).
-func (r EventReader) History(ctx context.Context, projectID string, distinctIDs []string, cursor string, limit int) ([]profiles.Event, string, error) {
+func (r *EventReader) History(ctx context.Context, projectID string, distinctIDs []string, cursor string, limit int) ([]profiles.Event, string, error) {
 	var before Cursor
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
@@ -48,7 +54,7 @@ func (r EventReader) History(ctx context.Context, projectID string, distinctIDs 
 		}
 		before = Cursor{Timestamp: time.Unix(tok.T, 0).UTC(), MessageID: tok.M}
 	}
-	rows, next, err := EventHistory(ctx, r.Conn, projectID, distinctIDs, before, limit)
+	rows, next, err := EventHistory(ctx, r.conn, projectID, distinctIDs, before, limit)
 	if err != nil {
 		return nil, "", err
 	}

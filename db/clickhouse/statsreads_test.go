@@ -1,0 +1,116 @@
+package clickhouse_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/poluruprvn/profiles/db/chtest"
+	"github.com/poluruprvn/profiles/db/clickhouse"
+	"github.com/poluruprvn/profiles/profiles"
+)
+
+// TestStatsReadsShareQueries: callers that come while every query slot is taken share the next
+// query; identical groups share a place in it; a group overlapping a queued one without equalling
+// it goes to another query; a caller that gives up gets its own error and leaves the others
+// their answers; every answer is what a query of its own would give.
+func TestStatsReadsShareQueries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conn := chtest.New(t)
+	insert(t, conn,
+		row("a", "m1", t0, 0), row("a", "m2", t0.Add(time.Hour), 0),
+		row("b", "m3", t0, 0),
+		row("c", "m4", t0.Add(2*time.Hour), 0), row("c", "m1", t0, 0), // m1 again, under c
+		row("d", "m5", t0, 0),
+	)
+	reader := clickhouse.NewEventReader(conn)
+	release := clickhouse.HoldStatsSlots(reader)
+
+	type answer struct {
+		stats []profiles.EventStats
+		err   error
+	}
+	call := func(ctx context.Context, groups ...[]string) chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			s, err := reader.Stats(ctx, "proj", groups)
+			ch <- answer{s, err}
+		}()
+		return ch
+	}
+	// open waits until the read taking callers holds groups groups from callers callers.
+	open := func(groups, callers int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			g, c := clickhouse.OpenStatsRead(reader, "proj")
+			if g == groups && c == callers {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("open read holds %d groups of %d callers, want %d of %d", g, c, groups, callers)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	a := call(ctx, []string{"a"})
+	open(1, 1)
+	quitter, quit := context.WithCancel(ctx)
+	b := call(quitter, []string{"b"})
+	open(2, 2)
+	sameA := call(ctx, []string{"a"}) // a second Get of the same profile
+	open(2, 3)
+	ac := call(ctx, []string{"a", "c"})
+	open(1, 1) // a and c overlap a queued group without equalling it: a new read
+	d := call(ctx, []string{"d"}, []string{"never-seen"})
+	open(3, 2)
+	quit()
+	if got := <-b; !errors.Is(got.err, context.Canceled) {
+		t.Errorf("the caller that gave up: err %v, want context.Canceled", got.err)
+	}
+	release()
+
+	wantOf := func(groups ...[]string) []profiles.EventStats {
+		t.Helper()
+		own, err := clickhouse.EventStats(ctx, conn, "proj", groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]profiles.EventStats, len(own))
+		for i, s := range own {
+			out[i] = profiles.EventStats{Count: s.Count, First: s.First, Last: s.Last}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		got    chan answer
+		groups [][]string
+	}{
+		{"a", a, [][]string{{"a"}}},
+		{"a again", sameA, [][]string{{"a"}}},
+		{"a and c", ac, [][]string{{"a", "c"}}},
+		{"d", d, [][]string{{"d"}, {"never-seen"}}},
+	} {
+		got := <-c.got
+		if got.err != nil {
+			t.Errorf("%s: %v", c.name, got.err)
+			continue
+		}
+		if diff := cmp.Diff(wantOf(c.groups...), got.stats); diff != "" {
+			t.Errorf("%s (-own query +shared):\n%s", c.name, diff)
+		}
+	}
+	if n := clickhouse.StatsQueries(reader); n != 2 {
+		t.Errorf("%d queries for five callers, want 2", n)
+	}
+	// {a, c} counts m1 once: the groups of one query never share an id.
+	if got := wantOf([]string{"a", "c"}); got[0].Count != 3 {
+		t.Errorf("a and c together count %d messages, want 3", got[0].Count)
+	}
+}
