@@ -57,6 +57,8 @@ type Config struct {
 	JWTLeeway       time.Duration `env:"JWT_LEEWAY" envDefault:"0s" help:"clock skew allowed on exp, nbf and iat (at most 5m)"`
 	KeyCacheTTL     time.Duration `env:"KEY_CACHE_TTL" envDefault:"10s" help:"how long an API key lookup is reused; also how long a revoked key keeps working on other processes"`
 
+	FigureCacheEntries int `env:"FIGURE_CACHE_ENTRIES" envDefault:"100000" help:"profiles whose event figures serve keeps between their events (about 200 bytes each); 0: every Get asks ClickHouse"`
+
 	Workers      int           `env:"WORKERS" envDefault:"500" help:"River jobs worked at once per process; 0 makes serve run no jobs (worker needs 1 or more)"`
 	JobTimeout   time.Duration `env:"JOB_TIMEOUT" envDefault:"1m" help:"longest one job may run before its context is cancelled; stuck jobs are rescued after 10 times this"`
 	JobRetention time.Duration `env:"JOB_RETENTION" envDefault:"10m" help:"how long completed jobs stay in river_job"`
@@ -271,6 +273,10 @@ func (c Config) validate() error {
 	}
 	if c.KeyCacheTTL <= 0 {
 		bad("KeyCacheTTL", "%s, want more than 0", c.KeyCacheTTL)
+	}
+
+	if c.FigureCacheEntries < 0 || c.FigureCacheEntries > 10_000_000 {
+		bad("FigureCacheEntries", "%d, want 0 to 10000000", c.FigureCacheEntries)
 	}
 
 	if c.Workers < 0 || c.Workers > 10_000 {

@@ -42,8 +42,13 @@ func (d *domain) bindRiver(client *river.Client[pgx.Tx]) {
 	d.batches.Client = client
 }
 
-func (d *domain) profiles(b *backends) *profiles.Service {
-	return profiles.NewService(postgres.NewProfileReader(b.pool), clickhouse.EventReader{Conn: b.ch}, d.identity)
+// profiles is ProfilesService's domain; figures (nil: none) caches its event figures.
+func (d *domain) profiles(b *backends, figures *profiles.FigureCache) *profiles.Service {
+	var events profiles.Events = clickhouse.NewEventReader(b.ch)
+	if figures != nil {
+		events = figures.Wrap(events)
+	}
+	return profiles.NewService(postgres.NewProfileReader(b.pool), events, d.identity)
 }
 
 // registerWorkers adds the binary's River workers to w. It returns how many kinds it added
@@ -51,7 +56,10 @@ func (d *domain) profiles(b *backends) *profiles.Service {
 // batchers the workers share.
 func registerWorkers(w *river.Workers, b *backends, d *domain, logger *slog.Logger) (kinds int, after func(), err error) {
 	projection := jobs.NewBatcher(clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, logger)
-	eventRows := jobs.NewEventBatcher(clickhouse.EventSink{Conn: b.ch}, jobs.EventBatcherConfig{}, logger)
+	// Every process that stores events announces them, whether or not it caches figures itself:
+	// serving processes elsewhere may.
+	eventSink := jobs.AnnouncingSink{EventSink: clickhouse.EventSink{Conn: b.ch}, Announcer: postgres.NewFigureFeed(b.pool)}
+	eventRows := jobs.NewEventBatcher(eventSink, jobs.EventBatcherConfig{}, logger)
 	projection.Start()
 	eventRows.Start()
 	jobs.Register(w, projection, d.store, &jobs.EventBatchWorker{

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/poluruprvn/profiles/profiles"
 )
 
 // metrics are the Prometheus metrics of one process, served at /metrics. Each process (and each
@@ -56,4 +58,29 @@ func (m *metrics) observe(path string, rec *accessRecord, status int, took time.
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// figureCollector exports the event-figure cache's counts (nothing without a cache).
+type figureCollector struct {
+	cache *profiles.FigureCache
+	desc  *prometheus.Desc
+}
+
+func newFigureCollector(cache *profiles.FigureCache) *figureCollector {
+	return &figureCollector{cache: cache, desc: prometheus.NewDesc("profiles_event_figure_reads_total",
+		"Event figures of one profile asked for by Get or List, by result: hit (from the cache) or miss (from ClickHouse).",
+		[]string{"result"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *figureCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *figureCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.cache == nil {
+		return
+	}
+	hits, misses := c.cache.Counts()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(hits), "hit")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(misses), "miss")
 }

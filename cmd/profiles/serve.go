@@ -66,10 +66,13 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	committer.Start()
 	defer committer.Stop()
 
+	figures, stopFigures := startFigureCache(cfg, b, logger)
+	defer stopFigures()
+
 	// The API's handlers: one line each.
 	svc := services{
 		profilesSDK: profiles.NewSDKHandler(d.identity, logger),
-		profiles:    profiles.NewHandler(d.profiles(b), logger),
+		profiles:    profiles.NewHandler(d.profiles(b, figures), logger),
 		eventsSDK:   events.NewHandler(events.NewService(committer), logger),
 	}
 	handler := routes(svc, routeConfig{
@@ -78,7 +81,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		maxRequestBytes: cfg.MaxRequestBytes,
 		corsOrigins:     cfg.CORSOrigins,
 		logger:          logger,
-		metrics:         newMetrics(newJobCollector(b.pool)),
+		metrics:         newMetrics(newJobCollector(b.pool), newFigureCollector(figures)),
 		extra:           hooksFrom(ctx).routes,
 	})
 
@@ -100,6 +103,18 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	return runUntilDone(ctx, cfg, logger, newHTTPServer(handler, logger), ln, jobs, stopBridge)
+}
+
+// startFigureCache makes the event-figure cache and starts the listener that keeps it live, or
+// returns nil when PROFILES_FIGURE_CACHE_ENTRIES is 0. stop ends the listener.
+func startFigureCache(cfg Config, b *backends, logger *slog.Logger) (cache *profiles.FigureCache, stop func()) {
+	if cfg.FigureCacheEntries == 0 {
+		return nil, func() {}
+	}
+	cache = profiles.NewFigureCache(cfg.FigureCacheEntries)
+	l := postgres.NewFigureListener(b.pool, cache, logger)
+	l.Start()
+	return cache, l.Stop
 }
 
 // jwtConfig maps the PROFILES_JWT_* settings onto auth's.
