@@ -33,6 +33,10 @@ type BatcherConfig struct {
 	MaxItems int           // [10,000]
 	MaxBytes int           // as the batcher's size function counts them [64 MiB]
 	MaxDelay time.Duration // [100 ms]: part of the write -> readable lag
+	// MaxWaiting flushes once this many Adds wait [0: no such limit]. Set it to the number of
+	// workers that feed the batcher: once they all wait, nothing more can come, and waiting out
+	// MaxDelay would only cap throughput at MaxWaiting jobs per MaxDelay.
+	MaxWaiting int
 	// WriteTimeout bounds one write [30 s]; it must stay below the workers' Timeout.
 	WriteTimeout time.Duration
 }
@@ -71,9 +75,11 @@ type ChangeSink interface {
 }
 
 // NewBatcher returns the projection's Batcher; Start it before the River client, Stop it after.
-func NewBatcher(sink ChangeSink, maxChanges int, maxDelay time.Duration, logger *slog.Logger) *Batcher[identity.Change] {
+// workers is how many projection jobs may run at once (BatcherConfig.MaxWaiting).
+func NewBatcher(sink ChangeSink, maxChanges int, maxDelay time.Duration, workers int, logger *slog.Logger) *Batcher[identity.Change] {
 	size := func(c identity.Change) int { return 1 }
-	return newBatcher("projection", sink.WriteChanges, size, BatcherConfig{MaxItems: maxChanges, MaxBytes: maxChanges, MaxDelay: maxDelay}, logger)
+	return newBatcher("projection", sink.WriteChanges, size,
+		BatcherConfig{MaxItems: maxChanges, MaxBytes: maxChanges, MaxDelay: maxDelay, MaxWaiting: workers}, logger)
 }
 
 // Add queues items and waits until they are written or ctx ends.
@@ -128,7 +134,7 @@ func (b *Batcher[T]) loop() {
 		}
 		timer.Reset(b.cfg.MaxDelay)
 	collect:
-		for items < b.cfg.MaxItems && bytes < b.cfg.MaxBytes {
+		for items < b.cfg.MaxItems && bytes < b.cfg.MaxBytes && (b.cfg.MaxWaiting <= 0 || len(batch) < b.cfg.MaxWaiting) {
 			select {
 			case p := <-b.in:
 				batch, items, bytes = append(batch, p), items+len(p.items), bytes+p.bytes

@@ -182,6 +182,8 @@ type EventBatcherConfig struct {
 	MaxRows  int           // [100,000]
 	MaxBytes int           // bytes of properties, the bulk of a row [64 MiB]
 	MaxDelay time.Duration // [200 ms]: part of the Track -> eventCount lag
+	// MaxWaiting is how many event batch jobs may run at once (BatcherConfig.MaxWaiting).
+	MaxWaiting int
 	// WriteTimeout bounds one insert [30 s]; it must stay below the worker's Timeout.
 	WriteTimeout time.Duration
 }
@@ -199,6 +201,6 @@ func NewEventBatcher(sink EventSink, cfg EventBatcherConfig, logger *slog.Logger
 	}
 	size := func(r events.Record) int { return len(r.Properties) }
 	return newBatcher("events", sink.WriteEvents, size, BatcherConfig{
-		MaxItems: cfg.MaxRows, MaxBytes: cfg.MaxBytes, MaxDelay: cfg.MaxDelay, WriteTimeout: cfg.WriteTimeout,
+		MaxItems: cfg.MaxRows, MaxBytes: cfg.MaxBytes, MaxDelay: cfg.MaxDelay, MaxWaiting: cfg.MaxWaiting, WriteTimeout: cfg.WriteTimeout,
 	}, logger)
 }

@@ -76,7 +76,7 @@ func setupPipeline(t testing.TB) *pipeline {
 	identityStore := postgres.NewIdentityStore(p.pool, publisher)
 	p.identity = identity.NewService(identityStore)
 	eventBatcher := jobs.NewEventBatcher(clickhouse.EventSink{Conn: p.conn}, jobs.EventBatcherConfig{MaxDelay: 20 * time.Millisecond}, logger)
-	projectionBatcher := jobs.NewBatcher(clickhouse.ChangeSink{Conn: p.conn}, 1000, 20*time.Millisecond, logger)
+	projectionBatcher := jobs.NewBatcher(clickhouse.ChangeSink{Conn: p.conn}, 1000, 20*time.Millisecond, 0, logger)
 	workers := river.NewWorkers()
 	jobs.Register(workers, projectionBatcher, identityStore, &jobs.EventBatchWorker{
 		Store: p.store, Batcher: eventBatcher, Observer: jobs.IdentityObserver{Service: p.identity}, Logger: logger,
@@ -524,5 +524,33 @@ func BenchmarkEventPipeline(b *testing.B) {
 			b.ReportMetric(float64(drain.Milliseconds()), "drain-ms")
 			b.ReportMetric(float64(b.N*10)/float64(states["completed"]), "events/job")
 		})
+	}
+}
+
+// TestBatcherFlushesWhenEveryWorkerWaits: with MaxWaiting adds waiting, nothing more can come,
+// so the batcher writes at once instead of waiting out its delay.
+func TestBatcherFlushesWhenEveryWorkerWaits(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	sink := &recordingSink{}
+	const workers = 4
+	b := jobs.NewEventBatcher(sink, jobs.EventBatcherConfig{MaxDelay: time.Hour, MaxWaiting: workers}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.Start()
+	defer b.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			if err := b.Add(ctx, events.Record{MessageID: fmt.Sprint(i), Properties: []byte(`{}`)}); err != nil {
+				t.Errorf("Add: %v, want it written once all %d workers wait", err, workers)
+			}
+		})
+	}
+	wg.Wait()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.writes) != 1 || len(sink.writes[0]) != workers {
+		t.Errorf("writes %v, want one of %d rows", sink.writes, workers)
 	}
 }

@@ -26,7 +26,7 @@ func projectionRun(t *testing.T, argsInOrder ...[]jobs.ProjectionArgs) (map[stri
 	t.Helper()
 	ctx := context.Background()
 	pool, conn := pgtest.New(t), chtest.New(t)
-	batcher := jobs.NewBatcher(clickhouse.ChangeSink{Conn: conn}, 1000, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	batcher := jobs.NewBatcher(clickhouse.ChangeSink{Conn: conn}, 1000, 20*time.Millisecond, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	batcher.Start()
 	defer batcher.Stop()
 	workers := river.NewWorkers()

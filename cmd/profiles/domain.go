@@ -58,12 +58,12 @@ func (d *domain) profiles(b *backends, figures *profiles.FigureCache) *profiles.
 // registerWorkers adds the binary's River workers to w. It returns how many kinds it added
 // (River refuses to start with none) and a function to call once River has stopped, for the
 // batchers the workers share.
-func registerWorkers(w *river.Workers, b *backends, d *domain, logger *slog.Logger) (kinds int, after func(), err error) {
-	projection := jobs.NewBatcher(clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, logger)
+func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logger *slog.Logger) (kinds int, after func(), err error) {
+	projection := jobs.NewBatcher(clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, cfg.Workers, logger)
 	// Every process that stores events announces them, whether or not it caches figures itself:
 	// serving processes elsewhere may.
 	eventSink := jobs.AnnouncingSink{EventSink: clickhouse.EventSink{Conn: b.ch}, Announcer: postgres.NewFigureFeed(b.pool)}
-	eventRows := jobs.NewEventBatcher(eventSink, jobs.EventBatcherConfig{}, logger)
+	eventRows := jobs.NewEventBatcher(eventSink, jobs.EventBatcherConfig{MaxWaiting: eventWorkers}, logger)
 	projection.Start()
 	eventRows.Start()
 	jobs.Register(w, projection, d.store, &jobs.EventBatchWorker{

@@ -22,6 +22,11 @@ const (
 	// A job still running after rescueFactor job timeouts is taken for stuck (its process died)
 	// and rescued: far enough past JobTimeout that a live job is never rescued while it runs.
 	rescueFactor = 10
+	// eventWorkers is how many event batch jobs a process works at once. Each waits up to the
+	// ClickHouse batcher's delay (200 ms) for company, so 32 workers capped intake near 150
+	// batches/s and Track -> eventCount lag grew to seconds under load; waiting workers cost
+	// nothing but a goroutine.
+	eventWorkers = 256
 )
 
 // jobRunner is a process's River client and what its workers need stopped after it.
@@ -45,7 +50,7 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, d *domain, logge
 	j := &jobRunner{after: func() {}}
 	if cfg.Workers > 0 {
 		workers := river.NewWorkers()
-		kinds, after, err := registerWorkers(workers, b, d, logger)
+		kinds, after, err := registerWorkers(workers, cfg, b, d, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -78,10 +83,7 @@ func queues(cfg Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault:   {MaxWorkers: 20},
 		jobs.QueueProjection: {MaxWorkers: cfg.Workers},
-		// Each event batch waits up to the ClickHouse batcher's delay (200 ms) for company, so
-		// 32 workers capped intake near 150 batches/s and Track -> eventCount lag grew to
-		// seconds under load; waiting workers cost nothing but a goroutine.
-		jobs.QueueEvents: {MaxWorkers: 256},
+		jobs.QueueEvents:     {MaxWorkers: eventWorkers},
 	}
 }
 
