@@ -11,7 +11,7 @@ import (
 
 // pgUpsert is the bound of every write path: single-row autocommit upserts of random keys into
 // a scratch table, at the same concurrency as the scenarios, on the same Postgres.
-func (r *runner) pgUpsert(ctx context.Context, clients int, d time.Duration) (Result, error) {
+func (r *runner) pgUpsert(ctx context.Context, clients int, d budget) (Result, error) {
 	pool := r.deps.Pool
 	if pool == nil {
 		return Result{}, fmt.Errorf("needs a Postgres connection")
@@ -38,7 +38,7 @@ const (
 
 // chInsert is the bound of the event paths: batch inserts of event-shaped rows into a scratch
 // copy of the events table (same columns, engine, partitioning and sorting key), dropped after.
-func (r *runner) chInsert(ctx context.Context, clients int, d time.Duration) (Result, error) {
+func (r *runner) chInsert(ctx context.Context, clients int, d budget) (Result, error) {
 	conn := r.deps.ClickHouse
 	if conn == nil {
 		return Result{}, fmt.Errorf("needs a ClickHouse connection")

@@ -45,7 +45,7 @@ func (r *runner) lag(ctx context.Context, name string, clients int, d time.Durat
 	rec := &recorder{}
 	start := time.Now()
 	done := make(chan Result, 1)
-	go func() { done <- drive(ctx, "load", "requests", max(clients-1, 1), d, load) }()
+	go func() { done <- drive(ctx, "load", "requests", max(clients-1, 1), budget{d: d}, load) }()
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, maxProbesInFlight)
 	tick := time.NewTicker(plan.every)

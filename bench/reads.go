@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
@@ -59,10 +61,69 @@ func (r *runner) loadSample(ctx context.Context) error {
 
 func (r *runner) pick() sampleProfile { return r.sample[rand.IntN(len(r.sample))] }
 
-// get reads a random seeded profile by external id: Postgres, then its event figures from
-// ClickHouse over every distinct id.
+// get reads a random profile of the sample by external id: a working set of sampleSize
+// profiles read again and again, whose event figures the server has cached (warm, below).
 func (r *runner) get(ctx context.Context, _, _ int) (int, error) {
 	_, err := r.profiles.Get(ctx, connect.NewRequest(&profilesv1.GetRequest{ExternalId: r.pick().ExternalID}))
+	return 1, err
+}
+
+// warm reads every profile of the sample once, unmeasured, so that get measures a working set
+// and not its first reads (get-cold measures those).
+func (r *runner) warm(ctx context.Context) error {
+	var next atomic.Int64
+	res := drive(ctx, "warm", "requests", r.cfg.Clients, budget{d: settleLimit, n: int64(len(r.sample))}, func(ctx context.Context, _, _ int) (int, error) {
+		p := r.sample[next.Add(1)-1]
+		_, err := r.profiles.Get(ctx, connect.NewRequest(&profilesv1.GetRequest{ExternalId: p.ExternalID}))
+		return 1, err
+	})
+	if res.Errors > 0 {
+		return fmt.Errorf("warm-up: %d of %d Gets failed: %s", res.Errors, res.Requests, res.FirstError)
+	}
+	return nil
+}
+
+// coldSize bounds the profiles get-cold reads, each once: more than a run of a few seconds
+// reaches. get-cold runs before the other read scenarios, so nothing of the run cached their
+// figures before; a run that outlasts the sample starts over on it, warm.
+const coldSize = 200_000
+
+// coldSample is a shuffled list of external ids, handed out once each.
+type coldSample struct {
+	ids  []string
+	next atomic.Int64
+}
+
+// sqlColdSample picks live identified profiles at random.
+const sqlColdSample = `SELECT external_id FROM profiles
+WHERE project_id = $1 AND merged_into IS NULL AND deleted_at IS NULL AND external_id IS NOT NULL
+ORDER BY random()
+LIMIT $2`
+
+func (r *runner) loadCold(ctx context.Context) error {
+	if r.cold.ids != nil {
+		return nil
+	}
+	rows, err := r.deps.Pool.Query(ctx, sqlColdSample, r.cfg.ProjectID, coldSize)
+	if err != nil {
+		return fmt.Errorf("sample profiles: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("sample profiles: %w", err)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("project %s has no live identified profile: load one with 'profiles seed'", r.cfg.ProjectID)
+	}
+	r.cold.ids = ids
+	return nil
+}
+
+// getCold reads a profile no request of the run has read before: its event figures come from
+// ClickHouse.
+func (r *runner) getCold(ctx context.Context, _, _ int) (int, error) {
+	id := r.cold.ids[int(r.cold.next.Add(1)-1)%len(r.cold.ids)]
+	_, err := r.profiles.Get(ctx, connect.NewRequest(&profilesv1.GetRequest{ExternalId: id}))
 	return 1, err
 }
 

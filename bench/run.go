@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -23,11 +24,15 @@ type Config struct {
 	SecretKey string        // secret key of the same project, for reads
 	ProjectID string        // the keys' project: read scenarios sample its profiles from Postgres
 	Clients   int           // concurrent clients
-	Duration  time.Duration // per scenario
-	Binary    bool          // Connect binary protobuf instead of JSON
+	Duration  time.Duration // per scenario (at most, with Requests)
+	Requests  int64         // > 0: a scenario also ends once this many requests have started
+	Codecs    []string      // "json" (Connect JSON, as on the API page) and/or "binary"; empty: json
 	Scenarios []string      // empty: all
 	RunID     string        // prefixes generated ids so runs never collide
 }
+
+// Codecs the bench speaks: Connect's JSON (as the API page shows) and binary protobuf.
+var Codecs = []string{"json", "binary"}
 
 // Deps are the connections a run needs beyond HTTP. cmd opens them.
 type Deps struct {
@@ -40,13 +45,19 @@ type Deps struct {
 var Scenarios = []string{
 	"pg-upsert", "ch-insert",
 	"identify-new", "identify-repeat", "alias", "track", "track-batch",
-	"get", "list-query", "list-email", "list-filter",
+	"get-cold", "get", "list-query", "list-email", "list-filter",
 	"lag-identify", "lag-get", "lag-list", "lag-count",
 }
 
 // ReadScenarios need profiles to read: a seeded project (profiles seed) or a small seed of
 // their own.
-var ReadScenarios = []string{"get", "list-query", "list-email", "list-filter"}
+var ReadScenarios = []string{"get-cold", "get", "list-query", "list-email", "list-filter"}
+
+// once says which scenarios run once whatever the codecs: the baselines speak to the stores,
+// and a lag is a property of the pipeline, not of the codec (they use the first codec).
+func once(name string) bool {
+	return name == "pg-upsert" || name == "ch-insert" || strings.HasPrefix(name, "lag-")
+}
 
 // NeedsData reports whether any of names (empty: all) is a read scenario.
 func NeedsData(names []string) bool {
@@ -75,22 +86,22 @@ func Run(ctx context.Context, cfg Config, deps Deps, out io.Writer) ([]Result, e
 			return nil, fmt.Errorf("bench: unknown scenario %q (known: %v)", name, Scenarios)
 		}
 	}
+	codecs := cfg.Codecs
+	if len(codecs) == 0 {
+		codecs = []string{"json"}
+	}
+	for _, c := range codecs {
+		if !slices.Contains(Codecs, c) {
+			return nil, fmt.Errorf("bench: unknown codec %q (known: %v)", c, Codecs)
+		}
+	}
 	transport := &http.Transport{MaxIdleConns: cfg.Clients * 2, MaxIdleConnsPerHost: cfg.Clients * 2, IdleConnTimeout: time.Minute}
 	defer transport.CloseIdleConnections()
 	httpClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	var opts []connect.ClientOption
-	if !cfg.Binary {
-		opts = append(opts, connect.WithProtoJSON())
-	}
-	withKey := func(key string) []connect.ClientOption {
-		return append(slices.Clone(opts), connect.WithInterceptors(bearer(key)))
-	}
 	r := &runner{
-		cfg:      cfg,
-		deps:     deps,
-		sdk:      profilesv1connect.NewProfilesSDKServiceClient(httpClient, cfg.URL, withKey(cfg.SDKKey)...),
-		events:   eventsv1connect.NewEventsSDKServiceClient(httpClient, cfg.URL, withKey(cfg.SDKKey)...),
-		profiles: profilesv1connect.NewProfilesServiceClient(httpClient, cfg.URL, withKey(cfg.SecretKey)...),
+		cfg:  cfg,
+		deps: deps,
+		rss:  rssSampler{client: httpClient, url: cfg.URL + "/metrics", every: 250 * time.Millisecond},
 	}
 	var results []Result
 	baselines := map[string]Result{}
@@ -98,26 +109,51 @@ func Run(ctx context.Context, cfg Config, deps Deps, out io.Writer) ([]Result, e
 		if !slices.Contains(want, name) {
 			continue
 		}
-		res, err := r.run(ctx, name)
-		if err != nil {
-			return results, fmt.Errorf("%s: %w", name, err)
-		}
-		if res.Unit == "baseline" {
-			res.Unit = "rows"
-			baselines[name] = res
-		}
-		if base, ok := baselines[baselineOf[name]]; ok && base.PerSecond > 0 {
-			res.Baseline, res.Ratio = base.Name, res.PerSecond/base.PerSecond
-		}
-		fmt.Fprintln(out, res)
-		results = append(results, res)
-		if waited, err := r.settle(ctx); err != nil {
-			return results, fmt.Errorf("after %s: %w", name, err)
-		} else if waited > time.Second {
-			fmt.Fprintf(out, "    (waited %.1fs for the server's job backlog to drain)\n", waited.Seconds())
+		for i, codec := range codecs {
+			if i > 0 && once(name) {
+				break
+			}
+			r.use(httpClient, codec)
+			stopRSS := r.rss.sample(ctx)
+			res, err := r.run(ctx, name)
+			res.ServerRSSMiB = stopRSS()
+			if err != nil {
+				return results, fmt.Errorf("%s: %w", name, err)
+			}
+			if !once(name) {
+				res.Codec = codec
+			}
+			if res.Unit == "baseline" {
+				res.Unit = "rows"
+				baselines[name] = res
+			}
+			if base, ok := baselines[baselineOf[name]]; ok && base.PerSecond > 0 {
+				res.Baseline, res.Ratio = base.Name, res.PerSecond/base.PerSecond
+			}
+			fmt.Fprintln(out, res)
+			results = append(results, res)
+			if waited, err := r.settle(ctx); err != nil {
+				return results, fmt.Errorf("after %s: %w", name, err)
+			} else if waited > time.Second {
+				fmt.Fprintf(out, "    (waited %.1fs for the server's job backlog to drain)\n", waited.Seconds())
+			}
 		}
 	}
 	return results, nil
+}
+
+// use points the runner's clients at codec.
+func (r *runner) use(hc *http.Client, codec string) {
+	var opts []connect.ClientOption
+	if codec == "json" {
+		opts = append(opts, connect.WithProtoJSON())
+	}
+	withKey := func(key string) []connect.ClientOption {
+		return append(slices.Clone(opts), connect.WithInterceptors(bearer(key)))
+	}
+	r.sdk = profilesv1connect.NewProfilesSDKServiceClient(hc, r.cfg.URL, withKey(r.cfg.SDKKey)...)
+	r.events = eventsv1connect.NewEventsSDKServiceClient(hc, r.cfg.URL, withKey(r.cfg.SDKKey)...)
+	r.profiles = profilesv1connect.NewProfilesServiceClient(hc, r.cfg.URL, withKey(r.cfg.SecretKey)...)
 }
 
 // settleLimit bounds the wait for the server's backlog between scenarios.
@@ -160,14 +196,16 @@ var baselineOf = map[string]string{
 type runner struct {
 	cfg      Config
 	deps     Deps
+	rss      rssSampler
 	sdk      profilesv1connect.ProfilesSDKServiceClient
 	events   eventsv1connect.EventsSDKServiceClient
 	profiles profilesv1connect.ProfilesServiceClient
 	sample   []sampleProfile // loaded by the first read scenario
+	cold     coldSample      // loaded by get-cold
 }
 
 func (r *runner) run(ctx context.Context, name string) (Result, error) {
-	c, d := r.cfg.Clients, r.cfg.Duration
+	c, d := r.cfg.Clients, budget{d: r.cfg.Duration, n: r.cfg.Requests}
 	if slices.Contains(ReadScenarios, name) {
 		if err := r.loadSample(ctx); err != nil {
 			return Result{}, err
@@ -189,7 +227,15 @@ func (r *runner) run(ctx context.Context, name string) (Result, error) {
 	case "track-batch":
 		return drive(ctx, name, "events", c, d, r.trackBatch), nil
 	case "get":
+		if err := r.warm(ctx); err != nil {
+			return Result{}, err
+		}
 		return drive(ctx, name, "requests", c, d, r.get), nil
+	case "get-cold":
+		if err := r.loadCold(ctx); err != nil {
+			return Result{}, err
+		}
+		return drive(ctx, name, "requests", c, d, r.getCold), nil
 	case "list-query":
 		return drive(ctx, name, "requests", c, d, r.listQuery), nil
 	case "list-email":
@@ -197,13 +243,13 @@ func (r *runner) run(ctx context.Context, name string) (Result, error) {
 	case "list-filter":
 		return drive(ctx, name, "requests", c, d, r.listFilter), nil
 	case "lag-identify":
-		return r.lag(ctx, name, c, d, r.identifyNew, readPlan, r.probeMapping)
+		return r.lag(ctx, name, c, d.d, r.identifyNew, readPlan, r.probeMapping)
 	case "lag-get":
-		return r.lag(ctx, name, c, d, r.identifyNew, readPlan, r.probeGet)
+		return r.lag(ctx, name, c, d.d, r.identifyNew, readPlan, r.probeGet)
 	case "lag-list":
-		return r.lag(ctx, name, c, d, r.identifyNew, readPlan, r.probeList)
+		return r.lag(ctx, name, c, d.d, r.identifyNew, readPlan, r.probeList)
 	case "lag-count":
-		return r.lag(ctx, name, c, d, r.track, countPlan, r.probeCount)
+		return r.lag(ctx, name, c, d.d, r.track, countPlan, r.probeCount)
 	}
 	return Result{}, fmt.Errorf("unknown scenario %q (known: %v)", name, Scenarios)
 }

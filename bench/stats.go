@@ -10,6 +10,7 @@ import (
 // Result is one scenario's figures.
 type Result struct {
 	Name      string  `json:"name"`
+	Codec     string  `json:"codec,omitempty"` // "json" or "binary"; empty for baselines and lags
 	Clients   int     `json:"clients"`
 	Requests  int     `json:"requests"`
 	Errors    int     `json:"errors"`
@@ -25,13 +26,22 @@ type Result struct {
 	Ratio    float64 `json:"ratioToBaseline,omitempty"`
 	// LoadPerSecond is, for a lag probe, the rate of the load that ran meanwhile.
 	LoadPerSecond float64 `json:"loadPerSecond,omitempty"`
+	// ServerRSSMiB is the largest resident memory of the server while the scenario ran.
+	ServerRSSMiB float64 `json:"serverRssMiB,omitempty"`
 	// FirstError is one error message, to tell what failed.
 	FirstError string `json:"firstError,omitempty"`
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%-28s %8.0f %s/s  p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  max %8.2f ms  n=%d errors=%d",
-		r.Name, r.PerSecond, r.Unit, r.P50, r.P95, r.P99, r.Max, r.Requests, r.Errors)
+	name := r.Name
+	if r.Codec != "" {
+		name += " (" + r.Codec + ")"
+	}
+	s := fmt.Sprintf("%-24s %8.0f %s/s  p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  max %8.2f ms  n=%d errors=%d",
+		name, r.PerSecond, r.Unit, r.P50, r.P95, r.P99, r.Max, r.Requests, r.Errors)
+	if r.ServerRSSMiB > 0 {
+		s += fmt.Sprintf("  rss %.0f MiB", r.ServerRSSMiB)
+	}
 	if r.Baseline != "" {
 		s += fmt.Sprintf("  (%.3gx of %s)", r.Ratio, r.Baseline)
 	}

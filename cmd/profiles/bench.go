@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,22 +22,29 @@ func newBenchCmd(a *app) *cobra.Command {
 	var (
 		target, sdkKey, secretKey, scenarios string
 		clients, seedProfiles, seedEvents    int
+		requests                             int64
 		duration                             time.Duration
-		binary, asJSON                       bool
+		codec                                string
+		asJSON                               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Drive a running server over HTTP and print rates and latencies beside the stores' raw rates",
 		Long: `Drive a running 'profiles serve' over real HTTP with --clients concurrent clients for --duration
-per scenario, and print requests/s, p50/p95/p99/max latency and errors for each, beside the raw
-store rates measured in the same run: Postgres single-row upserts (pg-upsert, at --clients
-connections) bound the identity writes, ClickHouse batch inserts of 100,000 event rows into a
-scratch copy of the events table (ch-insert, at most 4 writers) bound Track; each path prints
-its ratio to its baseline when the baseline ran in the same run.
+per scenario (or until --requests have started, if sooner), and print requests/s,
+p50/p95/p99/max latency, errors and the server's peak resident memory (from its /metrics) for
+each, beside the raw store rates measured in the same run: Postgres single-row upserts
+(pg-upsert, at --clients connections) bound the identity writes, ClickHouse batch inserts of
+100,000 event rows into a scratch copy of the events table (ch-insert, at most 4 writers)
+bound Track; each path prints its ratio to its baseline when the baseline ran in the same run.
+--codec both runs every API scenario over Connect JSON and again over binary protobuf.
 
 Scenarios: ` + strings.Join(bench.Scenarios, ", ") + `
   track, track-batch   one event per request; 100 events per TrackBatch (rate in events/s)
-  get                  Get by the external id of a random live profile (eventCount included)
+  get                  Get by the external id of a random profile of a working set of 5,000
+                       live profiles, each read once before measuring (eventCount included)
+  get-cold             Get of a profile no request of the run read before (its event
+                       figures are read from ClickHouse)
   list-query           List with a full name as the query (matches one to a few profiles)
   list-email           List with one exact email as the query
   list-filter          List with plan = "pro" AND age > 40, exact total included
@@ -64,6 +72,9 @@ what later reads meet: against a seeded project, run the read scenarios first.
 			cfg, err := a.config(cmd)
 			if err != nil {
 				return err
+			}
+			if codec != "both" && !slices.Contains(bench.Codecs, codec) {
+				return usageError{fmt.Errorf("--codec %q: want json, binary or both", codec)}
 			}
 			ctx := cmd.Context()
 			pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(clients+4))
@@ -107,10 +118,14 @@ what later reads meet: against a seeded project, run the read scenarios first.
 			if target == "" {
 				target = "http://" + cfg.HTTPAddr
 			}
-			fmt.Fprintf(out, "bench %s: %d clients, %s per scenario, %s\n", target, clients, duration, map[bool]string{true: "binary", false: "JSON"}[binary])
+			codecs := []string{codec}
+			if codec == "both" {
+				codecs = bench.Codecs
+			}
+			fmt.Fprintf(out, "bench %s: %d clients, %s per scenario, codecs %s\n", target, clients, duration, strings.Join(codecs, ", "))
 			results, err := bench.Run(ctx, bench.Config{
 				URL: target, SDKKey: sdkKey, SecretKey: secretKey, ProjectID: projectID, Clients: clients, Duration: duration,
-				Binary: binary, Scenarios: names, RunID: runID,
+				Requests: requests, Codecs: codecs, Scenarios: names, RunID: runID,
 			}, bench.Deps{Pool: pool, ClickHouse: ch}, out)
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -128,8 +143,9 @@ what later reads meet: against a seeded project, run the read scenarios first.
 	f.IntVar(&seedEvents, "seed-events", 100_000, "without keys: events to seed the fresh project with for the read scenarios")
 	f.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios (default: all)")
 	f.IntVar(&clients, "clients", 32, "concurrent clients")
-	f.DurationVar(&duration, "duration", 10*time.Second, "time per scenario")
-	f.BoolVar(&binary, "binary", false, "Connect binary protobuf instead of JSON")
+	f.DurationVar(&duration, "duration", 10*time.Second, "time per scenario (at most, with --requests)")
+	f.Int64Var(&requests, "requests", 0, "end each scenario once this many requests have started (0: --duration alone); lag scenarios always run --duration")
+	f.StringVar(&codec, "codec", "json", "json (Connect JSON, as on the API page), binary (protobuf), or both")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON")
 	return cmd
 }
