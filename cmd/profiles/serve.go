@@ -35,6 +35,7 @@ PROFILES_SHUTDOWN_TIMEOUT, and exits 0.`,
 			if err != nil {
 				return err
 			}
+			defer tuneGC(a.getenv)()
 			return serve(cmd.Context(), cfg, newLogger(cfg, cmd.ErrOrStderr()))
 		},
 	}

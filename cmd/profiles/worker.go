@@ -30,6 +30,7 @@ PROFILES_SHUTDOWN_TIMEOUT (then cancels the rest, which are retried), and exits 
 				s := settingFor("Workers")
 				return s.errorf("0, want 1 or more for profiles worker")
 			}
+			defer tuneGC(a.getenv)()
 			return work(cmd.Context(), cfg, newLogger(cfg, cmd.ErrOrStderr()))
 		},
 	}
