@@ -98,7 +98,7 @@ func poll(ctx context.Context, visible func(context.Context) (bool, error), plan
 
 // probeGet identifies a new user with a trait, then polls Get until the trait shows.
 func (r *runner) probeGet(ctx context.Context, seq int) (func(context.Context) (bool, error), error) {
-	id := fmt.Sprintf("%s-lagget-%d", r.cfg.RunID, seq)
+	id := fmt.Sprintf("%s-lagget-%d", r.ids, seq)
 	_, err := r.sdk.Identify(ctx, connect.NewRequest(&profilesv1.IdentifyRequest{
 		ExternalId: id, Traits: traits(map[string]any{"probe": float64(seq)}),
 	}))
@@ -118,9 +118,9 @@ func (r *runner) probeGet(ctx context.Context, seq int) (func(context.Context) (
 // probeList identifies a new user with a unique email, then polls List with that email as
 // the query until it finds exactly one profile.
 func (r *runner) probeList(ctx context.Context, seq int) (func(context.Context) (bool, error), error) {
-	email := fmt.Sprintf("%s-laglist-%d@example.com", r.cfg.RunID, seq)
+	email := fmt.Sprintf("%s-laglist-%d@example.com", r.ids, seq)
 	_, err := r.sdk.Identify(ctx, connect.NewRequest(&profilesv1.IdentifyRequest{
-		ExternalId: fmt.Sprintf("%s-laglist-%d", r.cfg.RunID, seq), Traits: traits(map[string]any{"email": email}),
+		ExternalId: fmt.Sprintf("%s-laglist-%d", r.ids, seq), Traits: traits(map[string]any{"email": email}),
 	}))
 	return func(ctx context.Context) (bool, error) {
 		res, err := r.profiles.List(ctx, connect.NewRequest(&profilesv1.ListRequest{Query: email}))
@@ -134,7 +134,7 @@ func (r *runner) probeList(ctx context.Context, seq int) (func(context.Context) 
 // probeCount tracks one event for a new anonymous id, then polls Get by that id until its
 // eventCount is 1: the event reached ClickHouse and the id got its profile.
 func (r *runner) probeCount(ctx context.Context, seq int) (func(context.Context) (bool, error), error) {
-	id := fmt.Sprintf("%s-lagcount-%d", r.cfg.RunID, seq)
+	id := fmt.Sprintf("%s-lagcount-%d", r.ids, seq)
 	_, err := r.events.Track(ctx, connect.NewRequest(&eventsv1.TrackRequest{
 		Event: "lag_probe", AnonymousId: id, MessageId: id,
 	}))
@@ -155,7 +155,7 @@ func (r *runner) probeMapping(ctx context.Context, seq int) (func(context.Contex
 	if r.deps.ClickHouse == nil {
 		return nil, errors.New("needs a ClickHouse connection")
 	}
-	id := fmt.Sprintf("%s-lag-%d", r.cfg.RunID, seq)
+	id := fmt.Sprintf("%s-lag-%d", r.ids, seq)
 	_, err := r.sdk.Identify(ctx, connect.NewRequest(&profilesv1.IdentifyRequest{ExternalId: id}))
 	return func(ctx context.Context) (bool, error) {
 		var n uint64

@@ -21,8 +21,8 @@ const (
 func (r *runner) track(ctx context.Context, client, seq int) (int, error) {
 	_, err := r.events.Track(ctx, connect.NewRequest(&eventsv1.TrackRequest{
 		Event:       "page_view",
-		AnonymousId: fmt.Sprintf("%s-visitor-%d-%d", r.cfg.RunID, client, seq%trackVisitors),
-		MessageId:   fmt.Sprintf("%s-track-%d-%d", r.cfg.RunID, client, seq),
+		AnonymousId: fmt.Sprintf("%s-visitor-%d-%d", r.ids, client, seq%trackVisitors),
+		MessageId:   fmt.Sprintf("%s-track-%d-%d", r.ids, client, seq),
 		Properties:  props(seq),
 	}))
 	return 1, err
@@ -35,8 +35,8 @@ func (r *runner) trackBatch(ctx context.Context, client, seq int) (int, error) {
 		n := seq*trackBatchSize + i
 		evs[i] = &eventsv1.Event{
 			Event:       "page_view",
-			AnonymousId: fmt.Sprintf("%s-crowd-%d-%d", r.cfg.RunID, client, n%batchVisitors),
-			MessageId:   fmt.Sprintf("%s-batch-%d-%d", r.cfg.RunID, client, n),
+			AnonymousId: fmt.Sprintf("%s-crowd-%d-%d", r.ids, client, n%batchVisitors),
+			MessageId:   fmt.Sprintf("%s-batch-%d-%d", r.ids, client, n),
 			Properties:  props(n),
 		}
 	}

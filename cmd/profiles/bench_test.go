@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/poluruprvn/profiles/bench"
+	"github.com/poluruprvn/profiles/db/postgres"
 )
 
 // TestBenchRunsEveryScenario drives a real serve with `profiles bench` over both codecs, with a
@@ -64,5 +66,26 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	}
 	if !slices.Equal(want, got) {
 		t.Errorf("scenarios run:\n  %v\nwant\n  %v", got, want)
+	}
+
+	// identify-new means new users under every codec: each request made a profile of its own.
+	// (Lags run over JSON only, with identify-new as their load, so binary ids are its alone.)
+	var newUsers int
+	for _, res := range results {
+		if res.Name == "identify-new" && res.Codec == "binary" {
+			newUsers = res.Requests
+		}
+	}
+	pool, err := postgres.Open(context.Background(), env["PROFILES_DATABASE_URL"], 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var profiles int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM profiles WHERE external_id LIKE '%-binary-new-%'`).Scan(&profiles); err != nil {
+		t.Fatal(err)
+	}
+	if profiles != newUsers {
+		t.Errorf("identify-new over binary made %d profiles in %d requests, want one each: a codec's run reused another's ids", profiles, newUsers)
 	}
 }
