@@ -10,7 +10,7 @@ ENV := . scripts/env.sh
 # Go files we own: everything but generated code and installed tools.
 GO_FILES := find . \( -path ./gen -o -path ./.tools -o -path ./.git -o -path ./bin -o -name node_modules \) -prune -o -name '*.go' -print
 
-.PHONY: help setup tools build run test generate verify lint bench
+.PHONY: help setup tools build run test generate verify lint bench benchcmp
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,3 +43,6 @@ verify: lint ## lint, and check gen/ is exactly what buf generates
 
 bench: setup ## Run the benchmarks (no tests)
 	$(ENV) && go test -run '^$$' -bench . ./...
+
+benchcmp: ## Compare the in-process Go benchmarks of BASE (default HEAD) with the working tree, via benchstat
+	@scripts/benchcmp.sh $(or $(BASE),HEAD)
