@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -213,11 +214,21 @@ func TestConfigRedactsSecrets(t *testing.T) {
 	}
 }
 
-// TestConfigTable pins that every setting is documented, in --help and in the README table.
+// TestConfigTable pins that every setting is documented, in --help and in the README table,
+// which is exactly what config --markdown prints.
 func TestConfigTable(t *testing.T) {
 	t.Parallel()
 	help := mustRun(t, nil, "config", "--help").stdout
 	table := mustRun(t, nil, "config", "--markdown").stdout
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range strings.Split(strings.TrimSpace(table), "\n") {
+		if !strings.Contains(string(readme), row+"\n") {
+			t.Errorf("README.md lacks this row of profiles config --markdown (paste the command's output there):\n%s", row)
+		}
+	}
 	for _, s := range settings() {
 		if s.help == "" {
 			t.Errorf("%s has no help tag", s.field)
