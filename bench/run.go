@@ -114,6 +114,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, out io.Writer) ([]Result, e
 				break
 			}
 			r.use(httpClient, codec)
+			r.ids = r.cfg.RunID + "-" + codec + "-" + name
 			stopRSS := r.rss.sample(ctx)
 			res, err := r.run(ctx, name)
 			res.ServerRSSMiB = stopRSS()
@@ -144,7 +145,6 @@ func Run(ctx context.Context, cfg Config, deps Deps, out io.Writer) ([]Result, e
 
 // use points the runner's clients at codec.
 func (r *runner) use(hc *http.Client, codec string) {
-	r.ids = r.cfg.RunID + "-" + codec
 	var opts []connect.ClientOption
 	if codec == "json" {
 		opts = append(opts, connect.WithProtoJSON())
@@ -198,7 +198,7 @@ type runner struct {
 	cfg      Config
 	deps     Deps
 	rss      rssSampler
-	ids      string // prefixes the ids a scenario makes: the run and the codec, so none repeats
+	ids      string // prefixes the ids a scenario makes: run, codec and scenario, so none repeats
 	sdk      profilesv1connect.ProfilesSDKServiceClient
 	events   eventsv1connect.EventsSDKServiceClient
 	profiles profilesv1connect.ProfilesServiceClient
