@@ -28,16 +28,7 @@ func (s AnnouncingSink) WriteEvents(ctx context.Context, recs []events.Record) e
 	if err := s.EventSink.WriteEvents(ctx, recs); err != nil {
 		return err
 	}
-	seen := make(map[events.Subject]bool, len(recs))
-	subjects := make([]events.Subject, 0, len(recs))
-	for _, r := range recs {
-		sub := events.Subject{ProjectID: r.ProjectID, DistinctID: r.DistinctID}
-		if !seen[sub] {
-			seen[sub] = true
-			subjects = append(subjects, sub)
-		}
-	}
-	if err := s.Announcer.EventsStored(ctx, subjects); err != nil {
+	if err := s.Announcer.EventsStored(ctx, subjectsOf(recs)); err != nil {
 		return fmt.Errorf("announce stored events: %w", err)
 	}
 	return nil

@@ -139,11 +139,7 @@ func (w *EventBatchWorker) Work(ctx context.Context, job *river.Job[EventBatchAr
 }
 
 func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Record) error {
-	subjects := make([]events.Subject, len(recs))
-	for i, r := range recs {
-		subjects[i] = events.Subject{ProjectID: r.ProjectID, DistinctID: r.DistinctID}
-	}
-	unknown, err := w.Store.UnknownSubjects(ctx, subjects)
+	unknown, err := w.Store.UnknownSubjects(ctx, subjectsOf(recs))
 	if err != nil || len(unknown) == 0 {
 		return err
 	}
@@ -166,6 +162,20 @@ func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Rec
 		})
 	}
 	return g.Wait()
+}
+
+// subjectsOf returns the (project, distinct id) of recs, each once, in order of appearance.
+func subjectsOf(recs []events.Record) []events.Subject {
+	seen := make(map[events.Subject]bool, len(recs))
+	out := make([]events.Subject, 0, len(recs))
+	for _, r := range recs {
+		sub := events.Subject{ProjectID: r.ProjectID, DistinctID: r.DistinctID}
+		if !seen[sub] {
+			seen[sub] = true
+			out = append(out, sub)
+		}
+	}
+	return out
 }
 
 // EventSink writes many events at once: one ClickHouse insert. clickhouse.EventSink
