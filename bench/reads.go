@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
@@ -68,11 +69,14 @@ func (r *runner) get(ctx context.Context, _, _ int) (int, error) {
 	return 1, err
 }
 
+// warmLimit bounds the warm-up: 5,000 Gets take a second or two, from ClickHouse.
+const warmLimit = time.Minute
+
 // warm reads every profile of the sample once, unmeasured, so that get measures a working set
 // and not its first reads (get-cold measures those).
 func (r *runner) warm(ctx context.Context) error {
 	var next atomic.Int64
-	res := drive(ctx, "warm", "requests", r.cfg.Clients, budget{d: settleLimit, n: int64(len(r.sample))}, func(ctx context.Context, _, _ int) (int, error) {
+	res := drive(ctx, "warm", "requests", r.cfg.Clients, budget{d: warmLimit, n: int64(len(r.sample))}, func(ctx context.Context, _, _ int) (int, error) {
 		p := r.sample[next.Add(1)-1]
 		_, err := r.profiles.Get(ctx, connect.NewRequest(&profilesv1.GetRequest{ExternalId: p.ExternalID}))
 		return 1, err

@@ -104,10 +104,15 @@ func groupKey(projectID string, ids []string) string {
 	return projectID + "\x00" + strings.Join(ids, "\x00")
 }
 
+// bucket is the epoch of the invalidation bucket of one id.
+func (c *FigureCache) bucket(projectID, id string) *atomic.Uint32 {
+	return &c.epochs[SubjectHash(projectID, id)%figureBuckets]
+}
+
 func (c *FigureCache) epochsOf(projectID string, ids []string) []uint32 {
 	out := make([]uint32, len(ids))
 	for i, id := range ids {
-		out[i] = c.epochs[SubjectHash(projectID, id)%figureBuckets].Load()
+		out[i] = c.bucket(projectID, id).Load()
 	}
 	return out
 }
@@ -123,7 +128,7 @@ func (c *FigureCache) get(projectID string, ids []string) (EventStats, bool) {
 		return EventStats{}, false
 	}
 	for i, id := range ids {
-		if c.epochs[SubjectHash(projectID, id)%figureBuckets].Load() != e.epochs[i] {
+		if c.bucket(projectID, id).Load() != e.epochs[i] {
 			c.entries.Remove(key)
 			return EventStats{}, false
 		}

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 	fresh := len(r.groups) == 0
 	pos := make([]int, len(groups))
 	var add [][]string
+	var addKeys []string
 	added := map[string]int{} // groupKey -> position, for groups this call adds
 	claimed := map[string]bool{}
 	n := 0
@@ -91,6 +93,7 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 		pos[i] = len(r.groups) + len(add)
 		added[key] = pos[i]
 		add = append(add, g)
+		addKeys = append(addKeys, key)
 		n += len(g)
 	}
 	if !fresh && r.ids+n > statsReadMaxIDs {
@@ -98,7 +101,7 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 	}
 	for j, g := range add {
 		at := len(r.groups) + j
-		r.at[groupKey(g)] = at
+		r.at[addKeys[j]] = at
 		for _, id := range g {
 			r.owner[id] = at
 		}
@@ -108,18 +111,9 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 	return pos, true
 }
 
-func groupKey(ids []string) string {
-	n := 0
-	for _, id := range ids {
-		n += len(id) + 1
-	}
-	b := make([]byte, 0, n)
-	for _, id := range ids {
-		b = append(b, id...)
-		b = append(b, 0)
-	}
-	return string(b)
-}
+// groupKey names a group by its ids; identity refuses control characters in ids, so NUL
+// separates them unambiguously.
+func groupKey(ids []string) string { return strings.Join(ids, "\x00") }
 
 // stats returns EventStats(projectID, groups), from a query it may share with other callers.
 func (s *statsReads) stats(ctx context.Context, projectID string, groups [][]string) ([]Stats, error) {
