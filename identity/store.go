@@ -76,25 +76,27 @@ type Merge struct{ From, Into string }
 // Link points DistinctID at ProfileID.
 type Link struct{ DistinctID, ProfileID string }
 
-// Change is what the read model must learn from one committed write: the full state of every
-// profile it touched and every distinct id that now points somewhere new, all at Version.
-// Applying a Change twice, or after a newer one, leaves the read model as the newest version.
+// Change is what the read model must learn from one committed write: which profiles it touched
+// and every distinct id that now points somewhere new, all at Version. The projection reads the
+// touched profiles as they are when it runs (never older than Version), so a Change stays small
+// and applying one twice, late, or after a newer one leaves the read model at the newest state.
 type Change struct {
-	ProjectID string     `json:"projectId"`
-	Version   int64      `json:"version"`
-	Profiles  []Snapshot `json:"profiles,omitempty"`
-	Mappings  []Mapping  `json:"mappings,omitempty"`
+	ProjectID  string    `json:"projectId"`
+	Version    int64     `json:"version"`
+	ProfileIDs []string  `json:"profileIds,omitempty"`
+	Mappings   []Mapping `json:"mappings,omitempty"`
 }
 
 // Snapshot is a profile as the read model shows it: effective traits (overrides applied).
 type Snapshot struct {
-	ID         string    `json:"id"`
-	ExternalID string    `json:"externalId,omitempty"`
-	Traits     Traits    `json:"traits,omitempty"`
-	MergedInto string    `json:"mergedInto,omitempty"`
-	Deleted    bool      `json:"deleted,omitempty"`
-	Version    int64     `json:"version"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	ProjectID  string
+	ID         string
+	ExternalID string
+	Traits     Traits
+	MergedInto string
+	Deleted    bool
+	Version    int64
+	UpdatedAt  time.Time
 }
 
 // Mapping says DistinctID belongs to ProfileID from Version on.
@@ -102,17 +104,4 @@ type Mapping struct {
 	DistinctID string `json:"distinctId"`
 	ProfileID  string `json:"profileId"`
 	Version    int64  `json:"version"`
-}
-
-// SnapshotOf renders a profile for the read model.
-func SnapshotOf(p *Profile, at time.Time) Snapshot {
-	return Snapshot{
-		ID:         p.ID,
-		ExternalID: p.ExternalID,
-		Traits:     Effective(p.Traits, p.Overrides),
-		MergedInto: p.MergedInto,
-		Deleted:    p.Deleted,
-		Version:    p.Version,
-		UpdatedAt:  at,
-	}
 }

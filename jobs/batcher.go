@@ -69,16 +69,30 @@ func newBatcher[T any](name string, write func(context.Context, []T) error, size
 	}
 }
 
-// ChangeSink writes many identity changes at once, e.g. one ClickHouse insert per table.
+// SnapshotReader reads the current state of the profiles that changes name, e.g. from Postgres.
+type SnapshotReader interface {
+	Snapshots(ctx context.Context, changes []identity.Change) ([]identity.Snapshot, error)
+}
+
+// ChangeSink writes a batch of identity changes at once, with the current state of the profiles
+// they touched: e.g. one ClickHouse insert per table.
 type ChangeSink interface {
-	WriteChanges(ctx context.Context, changes []identity.Change) error
+	WriteChanges(ctx context.Context, changes []identity.Change, profiles []identity.Snapshot) error
 }
 
 // NewBatcher returns the projection's Batcher; Start it before the River client, Stop it after.
+// Each batch reads its profiles once from reader and writes them to sink with its mappings.
 // workers is how many projection jobs may run at once (BatcherConfig.MaxWaiting).
-func NewBatcher(sink ChangeSink, maxChanges int, maxDelay time.Duration, workers int, logger *slog.Logger) *Batcher[identity.Change] {
+func NewBatcher(reader SnapshotReader, sink ChangeSink, maxChanges int, maxDelay time.Duration, workers int, logger *slog.Logger) *Batcher[identity.Change] {
 	size := func(c identity.Change) int { return 1 }
-	return newBatcher("projection", sink.WriteChanges, size,
+	write := func(ctx context.Context, changes []identity.Change) error {
+		profiles, err := reader.Snapshots(ctx, changes)
+		if err != nil {
+			return err
+		}
+		return sink.WriteChanges(ctx, changes, profiles)
+	}
+	return newBatcher("projection", write, size,
 		BatcherConfig{MaxItems: maxChanges, MaxBytes: maxChanges, MaxDelay: maxDelay, MaxWaiting: workers}, logger)
 }
 

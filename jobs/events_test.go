@@ -76,7 +76,7 @@ func setupPipeline(t testing.TB) *pipeline {
 	identityStore := postgres.NewIdentityStore(p.pool, publisher)
 	p.identity = identity.NewService(identityStore)
 	eventBatcher := jobs.NewEventBatcher(clickhouse.EventSink{Conn: p.conn}, jobs.EventBatcherConfig{MaxDelay: 20 * time.Millisecond}, logger)
-	projectionBatcher := jobs.NewBatcher(clickhouse.ChangeSink{Conn: p.conn}, 1000, 20*time.Millisecond, 0, logger)
+	projectionBatcher := jobs.NewBatcher(postgres.NewSnapshotReader(p.pool), clickhouse.ChangeSink{Conn: p.conn}, 1000, 20*time.Millisecond, 0, logger)
 	workers := river.NewWorkers()
 	jobs.Register(workers, projectionBatcher, identityStore, &jobs.EventBatchWorker{
 		Store: p.store, Batcher: eventBatcher, Observer: jobs.IdentityObserver{Service: p.identity}, Logger: logger,

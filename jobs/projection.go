@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,30 @@ import (
 // (RELIABILITY.md, River).
 type ProjectionArgs struct {
 	Changes []identity.Change `json:"changes"`
+}
+
+// UnmarshalJSON also reads the jobs of releases before 2026-12, which carried every touched
+// profile whole ("profiles": [{"id": ...}]): their ids are all the projection needs now.
+func (a *ProjectionArgs) UnmarshalJSON(b []byte) error {
+	var wire struct {
+		Changes []struct {
+			identity.Change
+			Profiles []struct {
+				ID string `json:"id"`
+			} `json:"profiles"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal(b, &wire); err != nil {
+		return err
+	}
+	a.Changes = make([]identity.Change, len(wire.Changes))
+	for i, c := range wire.Changes {
+		for _, p := range c.Profiles {
+			c.ProfileIDs = append(c.ProfileIDs, p.ID)
+		}
+		a.Changes[i] = c.Change
+	}
+	return nil
 }
 
 // Kind implements river.JobArgs.

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -16,17 +17,25 @@ import (
 	"github.com/poluruprvn/profiles/db/chtest"
 	"github.com/poluruprvn/profiles/db/clickhouse"
 	"github.com/poluruprvn/profiles/db/pgtest"
+	"github.com/poluruprvn/profiles/db/postgres"
 	"github.com/poluruprvn/profiles/identity"
 	"github.com/poluruprvn/profiles/jobs"
 )
 
 // projectionRun works projection jobs with a real River client into a fresh ClickHouse
-// database, and reads back what a read would see.
-func projectionRun(t *testing.T, argsInOrder ...[]jobs.ProjectionArgs) (map[string]clickhouse.MappingRow, map[string]clickhouse.ProfileRow) {
+// database, with Postgres holding profiles, and reads back what a read would see.
+func projectionRun(t *testing.T, inPostgres []identity.Snapshot, argsInOrder ...[]jobs.ProjectionArgs) (map[string]clickhouse.MappingRow, map[string]clickhouse.ProfileRow) {
 	t.Helper()
 	ctx := context.Background()
 	pool, conn := pgtest.New(t), chtest.New(t)
-	batcher := jobs.NewBatcher(clickhouse.ChangeSink{Conn: conn}, 1000, 20*time.Millisecond, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, p := range inPostgres {
+		_, err := pool.Exec(ctx, `INSERT INTO profiles (project_id, id, external_id, effective, merged_into, version, updated_at)
+VALUES ($1, $2, nullif($3, ''), $4, nullif($5, ''), $6, $7)`, p.ProjectID, p.ID, p.ExternalID, p.Traits, p.MergedInto, p.Version, p.UpdatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	batcher := jobs.NewBatcher(postgres.NewSnapshotReader(pool), clickhouse.ChangeSink{Conn: conn}, 1000, 20*time.Millisecond, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	batcher.Start()
 	defer batcher.Stop()
 	workers := river.NewWorkers()
@@ -92,32 +101,70 @@ func waitCompleted(t *testing.T, ctx context.Context, pool *pgxpool.Pool, want i
 }
 
 // TestProjectionJobTwiceAndConcurrently: running the same projection job twice, and two copies
-// at once, gives exactly what one clean run gives; an older change arriving last loses.
+// at once, gives exactly what one clean run gives; an older change arriving last loses; and a
+// job projects its profiles as Postgres holds them when it runs, so even a late older job
+// writes the newest state.
 func TestProjectionJobTwiceAndConcurrently(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	older := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 5,
-		Profiles: []identity.Snapshot{{ID: "prof_b", ExternalID: "", Traits: identity.Traits{"ref": "ad"}, Version: 5, UpdatedAt: at}},
+	// Postgres after both changes: prof_b (anonymous, v5) merged into prof_a at v9.
+	current := []identity.Snapshot{
+		{ProjectID: "p", ID: "prof_a", ExternalID: "u1", Traits: identity.Traits{"plan": "pro", "ref": "ad"}, Version: 9, UpdatedAt: at},
+		{ProjectID: "p", ID: "prof_b", MergedInto: "prof_a", Traits: identity.Traits{"ref": "ad"}, Version: 9, UpdatedAt: at},
+	}
+	older := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 5, ProfileIDs: []string{"prof_b"},
 		Mappings: []identity.Mapping{{DistinctID: "a1", ProfileID: "prof_b", Version: 5}, {DistinctID: "a2", ProfileID: "prof_b", Version: 5}},
 	}}}
-	newer := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 9,
-		Profiles: []identity.Snapshot{
-			{ID: "prof_a", ExternalID: "u1", Traits: identity.Traits{"plan": "pro", "ref": "ad"}, Version: 9, UpdatedAt: at},
-			{ID: "prof_b", MergedInto: "prof_a", Traits: identity.Traits{"ref": "ad"}, Version: 9, UpdatedAt: at},
-		},
+	newer := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 9, ProfileIDs: []string{"prof_a", "prof_b"},
 		Mappings: []identity.Mapping{{DistinctID: "u1", ProfileID: "prof_a", Version: 9}, {DistinctID: "a1", ProfileID: "prof_a", Version: 9}, {DistinctID: "a2", ProfileID: "prof_a", Version: 9}},
 	}}}
 
-	cleanM, cleanP := projectionRun(t, []jobs.ProjectionArgs{older}, []jobs.ProjectionArgs{newer})
-	if cleanM["a2"].ProfileID != "prof_a" || cleanP["prof_b"].MergedInto != "prof_a" {
-		t.Fatalf("clean run: a2 -> %q, prof_b merged into %q; want the newer change (prof_a)", cleanM["a2"].ProfileID, cleanP["prof_b"].MergedInto)
+	_, lateOnly := projectionRun(t, current, []jobs.ProjectionArgs{older})
+	if got := lateOnly["prof_b"]; got.MergedInto != "prof_a" || got.Version != 9 {
+		t.Errorf("the v5 job alone projected prof_b as %+v; want its current state (merged into prof_a, v9)", got)
+	}
+
+	cleanM, cleanP := projectionRun(t, current, []jobs.ProjectionArgs{older}, []jobs.ProjectionArgs{newer})
+	if cleanM["a2"].ProfileID != "prof_a" || cleanP["prof_b"].MergedInto != "prof_a" || cleanP["prof_a"].Traits != `{"plan":"pro","ref":"ad"}` {
+		t.Fatalf("clean run: a2 -> %q, prof_b merged into %q, prof_a traits %s; want the newer change (prof_a, plan pro)",
+			cleanM["a2"].ProfileID, cleanP["prof_b"].MergedInto, cleanP["prof_a"].Traits)
 	}
 	// The newer change twice at once, again, and the older one last.
-	gotM, gotP := projectionRun(t, []jobs.ProjectionArgs{newer, newer}, []jobs.ProjectionArgs{newer}, []jobs.ProjectionArgs{older})
+	gotM, gotP := projectionRun(t, current, []jobs.ProjectionArgs{newer, newer}, []jobs.ProjectionArgs{newer}, []jobs.ProjectionArgs{older})
 	if diff := cmp.Diff(cleanM, gotM); diff != "" {
 		t.Errorf("mappings after repeated, concurrent and out-of-order jobs (-clean +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(cleanP, gotP); diff != "" {
 		t.Errorf("profiles after repeated, concurrent and out-of-order jobs (-clean +got):\n%s", diff)
+	}
+}
+
+// TestProjectionArgsOfEarlierReleases: a job enqueued by a release that carried whole profiles
+// still names them after an upgrade.
+func TestProjectionArgsOfEarlierReleases(t *testing.T) {
+	t.Parallel()
+	legacy := `{"changes":[{"projectId":"p","version":9,
+"profiles":[{"id":"prof_a","externalId":"u1","traits":{"plan":"pro"},"version":9,"updatedAt":"2026-01-02T03:04:05Z"},{"id":"prof_b","mergedInto":"prof_a","version":9}],
+"mappings":[{"distinctId":"a1","profileId":"prof_a","version":9}]}]}`
+	var got jobs.ProjectionArgs
+	if err := json.Unmarshal([]byte(legacy), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 9, ProfileIDs: []string{"prof_a", "prof_b"},
+		Mappings: []identity.Mapping{{DistinctID: "a1", ProfileID: "prof_a", Version: 9}}}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("legacy projection args (-want +got):\n%s", diff)
+	}
+	// And the current form round-trips.
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again jobs.ProjectionArgs
+	if err := json.Unmarshal(b, &again); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, again); diff != "" {
+		t.Errorf("projection args round trip (-want +got):\n%s", diff)
 	}
 }

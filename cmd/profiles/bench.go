@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +26,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		clients, seedProfiles, seedEvents    int
 		requests                             int64
 		duration                             time.Duration
-		codec                                string
+		codec, cpuProfile                    string
 		asJSON                               bool
 	)
 	cmd := &cobra.Command{
@@ -75,6 +77,13 @@ what later reads meet: against a seeded project, run the read scenarios first.
 			}
 			if codec != "both" && !slices.Contains(bench.Codecs, codec) {
 				return usageError{fmt.Errorf("--codec %q: want json, binary or both", codec)}
+			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			ctx := cmd.Context()
 			pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(clients+4))
@@ -147,7 +156,22 @@ what later reads meet: against a seeded project, run the read scenarios first.
 	f.Int64Var(&requests, "requests", 0, "end each scenario once this many requests have started (0: --duration alone); lag scenarios always run --duration")
 	f.StringVar(&codec, "codec", "json", "json (Connect JSON, as on the API page), binary (protobuf), or both")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file (go tool pprof reads it)")
 	return cmd
+}
+
+// startCPUProfile profiles this process into path until the returned function runs: what
+// the load generator itself costs, on a machine it shares with the server.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // projectOfKey returns the project of an API key token, from the key store.

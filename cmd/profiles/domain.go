@@ -59,7 +59,7 @@ func (d *domain) profiles(b *backends, figures *profiles.FigureCache) *profiles.
 // (River refuses to start with none) and a function to call once River has stopped, for the
 // batchers the workers share.
 func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logger *slog.Logger) (kinds int, after func(), err error) {
-	projection := jobs.NewBatcher(clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, cfg.Workers, logger)
+	projection := jobs.NewBatcher(postgres.NewSnapshotReader(b.pool), clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, cfg.Workers, logger)
 	// Every process that stores events announces them, whether or not it caches figures itself:
 	// serving processes elsewhere may.
 	eventSink := jobs.AnnouncingSink{EventSink: clickhouse.EventSink{Conn: b.ch}, Announcer: postgres.NewFigureFeed(b.pool)}

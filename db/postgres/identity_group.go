@@ -67,7 +67,6 @@ type project struct {
 	state      *identity.State
 	replays    map[[2]string]identity.Result
 	touched    []*identity.Profile
-	snapshots  []identity.Snapshot // of touched, in their final state: written and projected
 	mappings   []identity.Mapping
 }
 
@@ -276,10 +275,9 @@ func apply(ctx context.Context, tx pgx.Tx, projects map[string]*project, plans [
 	// changed a profile an earlier one touched.
 	for _, p := range projects {
 		for _, prof := range p.touched {
-			snap := identity.SnapshotOf(prof, p.state.Now)
-			p.snapshots = append(p.snapshots, snap)
+			effective := identity.Effective(prof.Traits, prof.Overrides)
 			b.Queue(sqlUpsertProfile, p.id, prof.ID, prof.ExternalID, prof.Traits, prof.Overrides, prof.MergedInto,
-				prof.Deleted, prof.Version, snap.Traits, SearchText(prof.ExternalID, snap.Traits))
+				prof.Deleted, prof.Version, effective, SearchText(prof.ExternalID, effective))
 		}
 	}
 	if b.Len() == 0 {
@@ -292,7 +290,11 @@ func apply(ctx context.Context, tx pgx.Tx, projects map[string]*project, plans [
 }
 
 func (p *project) change() identity.Change {
-	return identity.Change{ProjectID: p.id, Version: p.state.Version, Profiles: p.snapshots, Mappings: lastPerID(p.mappings)}
+	ids := make([]string, len(p.touched))
+	for i, prof := range p.touched {
+		ids[i] = prof.ID
+	}
+	return identity.Change{ProjectID: p.id, Version: p.state.Version, ProfileIDs: ids, Mappings: lastPerID(p.mappings)}
 }
 
 func split(pairs [][2]string) ([]string, []string) {
