@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,32 +14,10 @@ import (
 // it touched) to the read model. Jobs are not unique: every change has its own version, and the
 // read model keeps the highest, so running a job twice or out of order is harmless
 // (RELIABILITY.md, River).
+//
+// On the wire (projection_wire.go) each change's ids are packed into two strings.
 type ProjectionArgs struct {
-	Changes []identity.Change `json:"changes"`
-}
-
-// UnmarshalJSON also reads the jobs of releases before 2026-12, which carried every touched
-// profile whole ("profiles": [{"id": ...}]): their ids are all the projection needs now.
-func (a *ProjectionArgs) UnmarshalJSON(b []byte) error {
-	var wire struct {
-		Changes []struct {
-			identity.Change
-			Profiles []struct {
-				ID string `json:"id"`
-			} `json:"profiles"`
-		} `json:"changes"`
-	}
-	if err := json.Unmarshal(b, &wire); err != nil {
-		return err
-	}
-	a.Changes = make([]identity.Change, len(wire.Changes))
-	for i, c := range wire.Changes {
-		for _, p := range c.Profiles {
-			c.ProfileIDs = append(c.ProfileIDs, p.ID)
-		}
-		a.Changes[i] = c.Change
-	}
-	return nil
+	Changes []identity.Change
 }
 
 // Kind implements river.JobArgs.

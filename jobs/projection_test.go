@@ -139,32 +139,55 @@ func TestProjectionJobTwiceAndConcurrently(t *testing.T) {
 	}
 }
 
-// TestProjectionArgsOfEarlierReleases: a job enqueued by a release that carried whole profiles
-// still names them after an upgrade.
-func TestProjectionArgsOfEarlierReleases(t *testing.T) {
+// TestProjectionArgsWire: a job's ids travel packed into one string per field (one GIN entry
+// each in River's args index, not one per id), come back whole, and the jobs of earlier
+// releases still decode.
+func TestProjectionArgsWire(t *testing.T) {
 	t.Parallel()
-	legacy := `{"changes":[{"projectId":"p","version":9,
-"profiles":[{"id":"prof_a","externalId":"u1","traits":{"plan":"pro"},"version":9,"updatedAt":"2026-01-02T03:04:05Z"},{"id":"prof_b","mergedInto":"prof_a","version":9}],
-"mappings":[{"distinctId":"a1","profileId":"prof_a","version":9}]}]}`
-	var got jobs.ProjectionArgs
-	if err := json.Unmarshal([]byte(legacy), &got); err != nil {
-		t.Fatal(err)
-	}
 	want := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 9, ProfileIDs: []string{"prof_a", "prof_b"},
-		Mappings: []identity.Mapping{{DistinctID: "a1", ProfileID: "prof_a", Version: 9}}}}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("legacy projection args (-want +got):\n%s", diff)
-	}
-	// And the current form round-trips.
+		Mappings: []identity.Mapping{{DistinctID: "a 1", ProfileID: "prof_a", Version: 9}, {DistinctID: "ü\"x", ProfileID: "prof_b", Version: 8}}}}}
 	b, err := json.Marshal(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var again jobs.ProjectionArgs
-	if err := json.Unmarshal(b, &again); err != nil {
+	var shape struct {
+		Changes []map[string]any `json:"changes"`
+	}
+	if err := json.Unmarshal(b, &shape); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, again); diff != "" {
-		t.Errorf("projection args round trip (-want +got):\n%s", diff)
+	for _, field := range []string{"profileIds", "mappings"} {
+		if _, ok := shape.Changes[0][field].(string); !ok {
+			t.Errorf("%s on the wire = %T (%s); want one string", field, shape.Changes[0][field], b)
+		}
+	}
+	var got jobs.ProjectionArgs
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("round trip of %s (-want +got):\n%s", b, diff)
+	}
+
+	earlier := map[string]string{
+		"whole profiles (to 2026-11)": `{"changes":[{"projectId":"p","version":9,
+"profiles":[{"id":"prof_a","externalId":"u1","traits":{"plan":"pro"},"version":9,"updatedAt":"2026-01-02T03:04:05Z"},{"id":"prof_b","mergedInto":"prof_a","version":9}],
+"mappings":[{"distinctId":"a 1","profileId":"prof_a","version":9},{"distinctId":"ü\"x","profileId":"prof_b","version":8}]}]}`,
+		"id arrays": `{"changes":[{"projectId":"p","version":9,"profileIds":["prof_a","prof_b"],
+"mappings":[{"distinctId":"a 1","profileId":"prof_a","version":9},{"distinctId":"ü\"x","profileId":"prof_b","version":8}]}]}`,
+	}
+	for name, legacy := range earlier {
+		var got jobs.ProjectionArgs
+		if err := json.Unmarshal([]byte(legacy), &got); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	var bad jobs.ProjectionArgs
+	if err := json.Unmarshal([]byte(`{"changes":[{"projectId":"p","version":9,"mappings":"a1\tprof_a"}]}`), &bad); err == nil {
+		t.Errorf("a mapping line without its version decoded as %+v; want an error (the job retries, nothing is dropped)", bad)
 	}
 }
