@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -20,8 +21,9 @@ type backends struct {
 }
 
 // openBackends connects to Postgres and ClickHouse and checks that both schemas are migrated,
-// so that a process started before `profiles migrate` fails at once, saying so.
-func openBackends(ctx context.Context, cfg Config) (*backends, error) {
+// so that a process started before `profiles migrate` fails at once, saying so. Settings that
+// will hurt in production are logged.
+func openBackends(ctx context.Context, cfg Config, logger *slog.Logger) (*backends, error) {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.PGMaxConns))
 	if err != nil {
 		return nil, fmt.Errorf("PROFILES_DATABASE_URL: %w", err)
@@ -35,6 +37,9 @@ func openBackends(ctx context.Context, cfg Config) (*backends, error) {
 	if err := b.checkSchema(ctx); err != nil {
 		b.close()
 		return nil, err
+	}
+	if on, err := postgres.Autovacuum(ctx, pool); err == nil && !on {
+		logger.Warn("postgres runs without autovacuum: dead rows of river_job and profiles are never reclaimed, and writes slow as they pile up; turn it on, or VACUUM them regularly")
 	}
 	return b, nil
 }

@@ -96,12 +96,15 @@ what later reads meet: against a seeded project, run the read scenarios first.
 				return fmt.Errorf("PROFILES_CLICKHOUSE_URL: %w", err)
 			}
 			defer ch.Close()
+			out := cmd.OutOrStdout()
+			if on, err := postgres.Autovacuum(ctx, pool); err == nil && !on {
+				fmt.Fprintln(out, "note: Postgres runs without autovacuum: dead rows pile up from run to run and the write paths slow; VACUUM between runs")
+			}
 			runID := fmt.Sprintf("bench%d", time.Now().UnixNano())
 			var names []string
 			if scenarios != "" {
 				names = strings.Split(scenarios, ",")
 			}
-			out := cmd.OutOrStdout()
 			var projectID string
 			switch {
 			case (sdkKey == "") != (secretKey == ""):

@@ -43,7 +43,7 @@ PROFILES_SHUTDOWN_TIMEOUT, and exits 0.`,
 
 func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("profiles serve starting", "version", versionString(), cfg.logAttr())
-	b, err := openBackends(ctx, cfg)
+	b, err := openBackends(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ PROFILES_SHUTDOWN_TIMEOUT (then cancels the rest, which are retried), and exits 
 
 func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("profiles worker starting", "version", versionString(), cfg.logAttr())
-	b, err := openBackends(ctx, cfg)
+	b, err := openBackends(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -76,3 +76,17 @@ func TestMigrateFreshRepeatedConcurrent(t *testing.T) {
 		t.Errorf("goose recorded %d applied versions, want %d (each once)", n, files)
 	}
 }
+
+func TestAutovacuumReadsTheServerSetting(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	var show string
+	if err := pool.QueryRow(ctx, `SHOW autovacuum`).Scan(&show); err != nil {
+		t.Fatal(err)
+	}
+	on, err := postgres.Autovacuum(ctx, pool)
+	if err != nil || on != (show == "on") {
+		t.Errorf("Autovacuum = %v, %v; SHOW autovacuum says %q", on, err, show)
+	}
+}

@@ -88,3 +88,11 @@ func Redact(databaseURL string) string {
 	}
 	return u.Redacted()
 }
+
+// Autovacuum reports whether the server runs autovacuum. Without it nothing reclaims the dead
+// rows that River's job churn and profile updates leave, and writes slow as they pile up.
+func Autovacuum(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	var on bool
+	err := pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool`).Scan(&on)
+	return on, err
+}
