@@ -277,7 +277,7 @@ func TestSameNatsMsgIDAppliedOnce(t *testing.T) {
 	if calls := b.ids.callsFor("u1"); len(calls) != 1 {
 		t.Errorf("identity called %d times, want once", len(calls))
 	}
-	if n := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection'`); n != 1 {
+	if n := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection_v2'`); n != 1 {
 		t.Errorf("projection jobs = %d, want 1", n)
 	}
 }
@@ -297,7 +297,7 @@ func TestExplicitMessageIDAppliedOnce(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'proj_a' AND traits->>'plan' = 'free'`); n != 1 {
 		t.Errorf("profiles with plan free = %d, want 1: the replay must not apply its traits", n)
 	}
-	if n := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection'`); n != 1 {
+	if n := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection_v2'`); n != 1 {
 		t.Errorf("projection jobs = %d, want 1", n)
 	}
 }
@@ -325,7 +325,7 @@ func TestRedeliveryAfterCommitReplays(t *testing.T) {
 	if info.NumRedelivered != 0 || info.AckFloor.Stream != 1 {
 		t.Errorf("consumer = %+v, want sequence 1 acked", info)
 	}
-	if n := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection'`); n != 1 {
+	if n := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection_v2'`); n != 1 {
 		t.Errorf("projection jobs = %d, want 1: the redelivery must not write again", n)
 	}
 }

@@ -81,10 +81,10 @@ type Link struct{ DistinctID, ProfileID string }
 // touched profiles as they are when it runs (never older than Version), so a Change stays small
 // and applying one twice, late, or after a newer one leaves the read model at the newest state.
 type Change struct {
-	ProjectID  string    `json:"projectId"`
-	Version    int64     `json:"version"`
-	ProfileIDs []string  `json:"profileIds,omitempty"`
-	Mappings   []Mapping `json:"mappings,omitempty"`
+	ProjectID  string
+	Version    int64
+	ProfileIDs []string
+	Mappings   []Mapping
 }
 
 // Snapshot is a profile as the read model shows it: effective traits (overrides applied).
@@ -99,7 +99,8 @@ type Snapshot struct {
 	UpdatedAt  time.Time
 }
 
-// Mapping says DistinctID belongs to ProfileID from Version on.
+// Mapping says DistinctID belongs to ProfileID from Version on. Its JSON names are those of the
+// projection jobs of releases before 2026-12, which still decode.
 type Mapping struct {
 	DistinctID string `json:"distinctId"`
 	ProfileID  string `json:"profileId"`

@@ -20,8 +20,22 @@ type ProjectionArgs struct {
 	Changes []identity.Change
 }
 
+// KindProjection is the kind of ProjectionArgs jobs. Releases before 2026-12 enqueued
+// "identity_projection" jobs that carried whole profiles; a worker of such a release would
+// decode this form as an empty change and complete it, losing it. A new kind makes it fail
+// the job as unknown, to be retried until an upgraded worker takes it.
+const KindProjection = "identity_projection_v2"
+
 // Kind implements river.JobArgs.
-func (ProjectionArgs) Kind() string { return "identity_projection" }
+func (ProjectionArgs) Kind() string { return KindProjection }
+
+// LegacyProjectionArgs are the jobs of earlier releases, still queued at an upgrade.
+type LegacyProjectionArgs struct {
+	ProjectionArgs
+}
+
+// Kind implements river.JobArgs.
+func (LegacyProjectionArgs) Kind() string { return "identity_projection" }
 
 // InsertOpts puts projections on their own queue so a backlog of other work cannot delay reads.
 func (ProjectionArgs) InsertOpts() river.InsertOpts {
@@ -43,9 +57,30 @@ func (w *ProjectionWorker) Work(ctx context.Context, job *river.Job[ProjectionAr
 	return w.Batcher.Add(ctx, job.Args.Changes...)
 }
 
-// Timeout is far below River's rescue horizon (one hour by default), so a stuck insert fails
+// Timeout is above the Batcher's WriteTimeout (30 s), so a failed write reaches the job as its
+// error, and far below River's rescue horizon (one hour by default), so a stuck insert fails
 // and retries rather than being rescued while still running.
-func (w *ProjectionWorker) Timeout(*river.Job[ProjectionArgs]) time.Duration { return 30 * time.Second }
+func (w *ProjectionWorker) Timeout(*river.Job[ProjectionArgs]) time.Duration {
+	return projectionTimeout
+}
+
+const projectionTimeout = 45 * time.Second
+
+// LegacyProjectionWorker works the queued jobs of earlier releases like new ones.
+type LegacyProjectionWorker struct {
+	river.WorkerDefaults[LegacyProjectionArgs]
+	Batcher *Batcher[identity.Change]
+}
+
+// Work implements river.Worker.
+func (w *LegacyProjectionWorker) Work(ctx context.Context, job *river.Job[LegacyProjectionArgs]) error {
+	return w.Batcher.Add(ctx, job.Args.Changes...)
+}
+
+// Timeout implements river.Worker, as ProjectionWorker's.
+func (w *LegacyProjectionWorker) Timeout(*river.Job[LegacyProjectionArgs]) time.Duration {
+	return projectionTimeout
+}
 
 // Publisher enqueues projections inside the caller's transaction.
 type Publisher struct {

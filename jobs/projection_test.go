@@ -24,13 +24,14 @@ import (
 
 // projectionRun works projection jobs with a real River client into a fresh ClickHouse
 // database, with Postgres holding profiles, and reads back what a read would see.
-func projectionRun(t *testing.T, inPostgres []identity.Snapshot, argsInOrder ...[]jobs.ProjectionArgs) (map[string]clickhouse.MappingRow, map[string]clickhouse.ProfileRow) {
+func projectionRun(t *testing.T, inPostgres []identity.Snapshot, argsInOrder ...[]river.JobArgs) (map[string]clickhouse.MappingRow, map[string]clickhouse.ProfileRow) {
 	t.Helper()
 	ctx := context.Background()
 	pool, conn := pgtest.New(t), chtest.New(t)
 	for _, p := range inPostgres {
-		_, err := pool.Exec(ctx, `INSERT INTO profiles (project_id, id, external_id, effective, merged_into, version, updated_at)
-VALUES ($1, $2, nullif($3, ''), $4, nullif($5, ''), $6, $7)`, p.ProjectID, p.ID, p.ExternalID, p.Traits, p.MergedInto, p.Version, p.UpdatedAt)
+		_, err := pool.Exec(ctx, `INSERT INTO profiles (project_id, id, external_id, effective, merged_into, deleted_at, version, updated_at)
+VALUES ($1, $2, nullif($3, ''), coalesce($4::jsonb, '{}'), nullif($5, ''), CASE WHEN $6 THEN $8::timestamptz END, $7, $8)`,
+			p.ProjectID, p.ID, p.ExternalID, p.Traits, p.MergedInto, p.Deleted, p.Version, p.UpdatedAt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +40,7 @@ VALUES ($1, $2, nullif($3, ''), $4, nullif($5, ''), $6, $7)`, p.ProjectID, p.ID,
 	batcher.Start()
 	defer batcher.Stop()
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.ProjectionWorker{Batcher: batcher})
+	jobs.RegisterProjection(workers, batcher)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{jobs.QueueProjection: {MaxWorkers: 10}},
 		Workers:           workers,
@@ -119,18 +120,18 @@ func TestProjectionJobTwiceAndConcurrently(t *testing.T) {
 		Mappings: []identity.Mapping{{DistinctID: "u1", ProfileID: "prof_a", Version: 9}, {DistinctID: "a1", ProfileID: "prof_a", Version: 9}, {DistinctID: "a2", ProfileID: "prof_a", Version: 9}},
 	}}}
 
-	_, lateOnly := projectionRun(t, current, []jobs.ProjectionArgs{older})
+	_, lateOnly := projectionRun(t, current, []river.JobArgs{older})
 	if got := lateOnly["prof_b"]; got.MergedInto != "prof_a" || got.Version != 9 {
 		t.Errorf("the v5 job alone projected prof_b as %+v; want its current state (merged into prof_a, v9)", got)
 	}
 
-	cleanM, cleanP := projectionRun(t, current, []jobs.ProjectionArgs{older}, []jobs.ProjectionArgs{newer})
+	cleanM, cleanP := projectionRun(t, current, []river.JobArgs{older}, []river.JobArgs{newer})
 	if cleanM["a2"].ProfileID != "prof_a" || cleanP["prof_b"].MergedInto != "prof_a" || cleanP["prof_a"].Traits != `{"plan":"pro","ref":"ad"}` {
 		t.Fatalf("clean run: a2 -> %q, prof_b merged into %q, prof_a traits %s; want the newer change (prof_a, plan pro)",
 			cleanM["a2"].ProfileID, cleanP["prof_b"].MergedInto, cleanP["prof_a"].Traits)
 	}
 	// The newer change twice at once, again, and the older one last.
-	gotM, gotP := projectionRun(t, current, []jobs.ProjectionArgs{newer, newer}, []jobs.ProjectionArgs{newer}, []jobs.ProjectionArgs{older})
+	gotM, gotP := projectionRun(t, current, []river.JobArgs{newer, newer}, []river.JobArgs{newer}, []river.JobArgs{older})
 	if diff := cmp.Diff(cleanM, gotM); diff != "" {
 		t.Errorf("mappings after repeated, concurrent and out-of-order jobs (-clean +got):\n%s", diff)
 	}
@@ -186,8 +187,46 @@ func TestProjectionArgsWire(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
 	}
+	hostile := jobs.ProjectionArgs{Changes: []identity.Change{{ProjectID: "p", Version: 9,
+		Mappings: []identity.Mapping{{DistinctID: "x\tprof_victim\t99\ny", ProfileID: "prof_a", Version: 9}}}}}
+	if b, err := json.Marshal(hostile); err == nil {
+		t.Errorf("a distinct id holding tabs and a newline packed as %s; want an error, not ids nobody wrote", b)
+	}
 	var bad jobs.ProjectionArgs
 	if err := json.Unmarshal([]byte(`{"changes":[{"projectId":"p","version":9,"mappings":"a1\tprof_a"}]}`), &bad); err == nil {
 		t.Errorf("a mapping line without its version decoded as %+v; want an error (the job retries, nothing is dropped)", bad)
+	}
+}
+
+// releasedJob is a projection job as the release before 2026-12 enqueued it: its kind, whole
+// profiles and mapping objects.
+type releasedJob struct{ args string }
+
+func (releasedJob) Kind() string                   { return "identity_projection" }
+func (j releasedJob) MarshalJSON() ([]byte, error) { return []byte(j.args), nil }
+func (releasedJob) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueProjection}
+}
+
+// TestProjectionJobsQueuedByTheLastRelease: jobs left in the queue at an upgrade are worked
+// (not refused as an unknown kind) and project what they name; new jobs have a kind of their
+// own, so a worker of the last release cannot complete them as empty changes.
+func TestProjectionJobsQueuedByTheLastRelease(t *testing.T) {
+	t.Parallel()
+	if jobs.KindProjection == (releasedJob{}).Kind() {
+		t.Fatalf("new projection jobs reuse the last release's kind %q, whose workers would decode them as empty", jobs.KindProjection)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	current := []identity.Snapshot{
+		{ProjectID: "p", ID: "prof_a", ExternalID: "u1", Traits: identity.Traits{"plan": "pro"}, Version: 9, UpdatedAt: at},
+		{ProjectID: "p", ID: "prof_b", Deleted: true, Version: 9, UpdatedAt: at},
+	}
+	old := releasedJob{args: `{"changes":[{"projectId":"p","version":9,
+"profiles":[{"id":"prof_a","externalId":"u1","traits":{"plan":"pro"},"version":9,"updatedAt":"2026-01-02T03:04:05Z"},{"id":"prof_b","deleted":true,"version":9}],
+"mappings":[{"distinctId":"u1","profileId":"prof_a","version":9}]}]}`}
+	m, p := projectionRun(t, current, []river.JobArgs{old})
+	if m["u1"].ProfileID != "prof_a" || p["prof_a"].Traits != `{"plan":"pro"}` || !p["prof_b"].Deleted {
+		t.Errorf("after the last release's job: u1 -> %q, prof_a %+v, prof_b %+v; want u1 -> prof_a, plan pro, prof_b deleted",
+			m["u1"].ProfileID, p["prof_a"], p["prof_b"])
 	}
 }

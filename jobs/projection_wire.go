@@ -35,10 +35,14 @@ type wireArgs struct {
 	Changes []wireChange `json:"changes"`
 }
 
-// MarshalJSON packs each change's ids.
+// MarshalJSON packs each change's ids. An id holding a separator is refused (the write that
+// made it fails in its transaction) rather than split into ids nobody wrote.
 func (a ProjectionArgs) MarshalJSON() ([]byte, error) {
 	w := wireArgs{Changes: make([]wireChange, len(a.Changes))}
 	for i, c := range a.Changes {
+		if err := checkSeparators(c); err != nil {
+			return nil, fmt.Errorf("projection change %d: %w", i, err)
+		}
 		wc := wireChange{ProjectID: c.ProjectID, Version: c.Version}
 		if len(c.ProfileIDs) > 0 {
 			wc.ProfileIDs = quote(strings.Join(c.ProfileIDs, "\n"))
@@ -82,6 +86,20 @@ func (a *ProjectionArgs) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("projection change %d: mappings: %w", i, err)
 		}
 		a.Changes[i] = c
+	}
+	return nil
+}
+
+func checkSeparators(c identity.Change) error {
+	for _, id := range c.ProfileIDs {
+		if strings.ContainsAny(id, "\t\n") {
+			return fmt.Errorf("profile id %q holds a tab or newline", id)
+		}
+	}
+	for _, m := range c.Mappings {
+		if strings.ContainsAny(m.DistinctID, "\t\n") || strings.ContainsAny(m.ProfileID, "\t\n") {
+			return fmt.Errorf("mapping %q -> %q holds a tab or newline", m.DistinctID, m.ProfileID)
+		}
 	}
 	return nil
 }

@@ -8,7 +8,14 @@ import (
 
 // Register adds every worker to workers.
 func Register(workers *river.Workers, batcher *Batcher[identity.Change], pruner Pruner, eventBatches *EventBatchWorker) {
-	river.AddWorker(workers, &ProjectionWorker{Batcher: batcher})
+	RegisterProjection(workers, batcher)
 	river.AddWorker(workers, &PruneWorker{Pruner: pruner})
 	river.AddWorker(workers, eventBatches)
+}
+
+// RegisterProjection adds the projection's workers: for its jobs, and for those that earlier
+// releases left queued.
+func RegisterProjection(workers *river.Workers, batcher *Batcher[identity.Change]) {
+	river.AddWorker(workers, &ProjectionWorker{Batcher: batcher})
+	river.AddWorker(workers, &LegacyProjectionWorker{Batcher: batcher})
 }

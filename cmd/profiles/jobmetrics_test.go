@@ -21,7 +21,7 @@ func TestJobMetrics(t *testing.T) {
 	if _, err := client.Identify(context.Background(), bearer(&profilesv1.IdentifyRequest{ExternalId: "u1"}, p.SDKKey)); err != nil {
 		t.Fatal(err)
 	}
-	want := `profiles_river_jobs{kind="identity_projection",queue="projection",state="completed"} 1`
+	want := `profiles_river_jobs{kind="identity_projection_v2",queue="projection",state="completed"} 1`
 	var body string
 	waitFor(t, "a completed projection job in /metrics", 10*time.Second, func() bool {
 		_, body = get(t, httpClient(t), srv.base+"/metrics")

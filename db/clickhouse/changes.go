@@ -16,9 +16,10 @@ type ChangeSink struct {
 	Conn driver.Conn
 }
 
-// WriteChanges keeps, per distinct id and per profile, only the newest version in the batch
-// and writes the rest with one batch insert per table. Older versions already in ClickHouse
-// lose to these on read; newer ones win over them, whatever order jobs run in.
+// WriteChanges keeps, per distinct id, only the newest mapping in the batch, and writes the
+// mappings and the profiles (each once, as read for the batch) with one batch insert per
+// table. Older versions already in ClickHouse lose to these on read; newer ones win over
+// them, whatever order jobs run in.
 func (s ChangeSink) WriteChanges(ctx context.Context, changes []identity.Change, profiles []identity.Snapshot) error {
 	type key struct{ project, id string }
 	mappings := map[key]MappingRow{}

@@ -52,7 +52,7 @@ func TestIdentityStoreWritesProfileIDsAndJobTogether(t *testing.T) {
 		t.Fatalf("distinct ids point at %v (%v), want both at %s", owners, err, res.ProfileID)
 	}
 	var jobsN int
-	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection'`).Scan(&jobsN); err != nil || jobsN != 1 {
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection_v2'`).Scan(&jobsN); err != nil || jobsN != 1 {
 		t.Fatalf("projection jobs = %d (%v), want 1 per committed change", jobsN, err)
 	}
 	// The same request again changes nothing: no new job.

@@ -47,9 +47,11 @@ func (r *SnapshotReader) Snapshots(ctx context.Context, changes []identity.Chang
 	}
 	snaps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.Snapshot, error) {
 		var s identity.Snapshot
-		err := row.Scan(&s.ProjectID, &s.ID, &s.ExternalID, &s.Traits, &s.MergedInto, &s.Deleted, &s.Version, &s.UpdatedAt)
+		if err := row.Scan(&s.ProjectID, &s.ID, &s.ExternalID, &s.Traits, &s.MergedInto, &s.Deleted, &s.Version, &s.UpdatedAt); err != nil {
+			return s, err
+		}
 		s.UpdatedAt = s.UpdatedAt.UTC()
-		return s, err
+		return s, nil
 	})
 	if err != nil {
 		return nil, unavailable(ctx, fmt.Errorf("read profiles to project: %w", err))
