@@ -16,6 +16,8 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+
+	"github.com/poluruprvn/profiles/db/clickhouse"
 )
 
 const (
@@ -126,7 +128,8 @@ func (s *privateClickHouse) start(t *testing.T) {
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if strings.HasPrefix(string(body), "Ok.") {
+			// /ping answers before the native port finishes its handshakes on a busy machine.
+			if strings.HasPrefix(string(body), "Ok.") && s.nativeAnswers() {
 				client.CloseIdleConnections()
 				return
 			}
@@ -141,6 +144,18 @@ func (s *privateClickHouse) start(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// nativeAnswers reports whether a native-protocol connection (what profiles uses) completes.
+func (s *privateClickHouse) nativeAnswers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := clickhouse.Open(ctx, s.url("default"))
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	return conn.Ping(ctx) == nil
 }
 
 // kill stops the server abruptly, as a crash would, and waits for the process to end.
