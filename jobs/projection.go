@@ -45,42 +45,31 @@ func (ProjectionArgs) InsertOpts() river.InsertOpts {
 // QueueProjection is the queue of ProjectionArgs jobs.
 const QueueProjection = "projection"
 
+// projectionJob is either kind of projection job.
+type projectionJob interface {
+	river.JobArgs
+	changes() []identity.Change
+}
+
+func (a ProjectionArgs) changes() []identity.Change { return a.Changes }
+
 // ProjectionWorker hands each change to a Batcher and completes once the batch holding it is
 // written, so many jobs share one ClickHouse insert and none completes before its rows land.
-type ProjectionWorker struct {
-	river.WorkerDefaults[ProjectionArgs]
+// One works ProjectionArgs jobs, another the LegacyProjectionArgs still queued at an upgrade.
+type ProjectionWorker[A projectionJob] struct {
+	river.WorkerDefaults[A]
 	Batcher *Batcher[identity.Change]
 }
 
 // Work implements river.Worker.
-func (w *ProjectionWorker) Work(ctx context.Context, job *river.Job[ProjectionArgs]) error {
-	return w.Batcher.Add(ctx, job.Args.Changes...)
+func (w *ProjectionWorker[A]) Work(ctx context.Context, job *river.Job[A]) error {
+	return w.Batcher.Add(ctx, job.Args.changes()...)
 }
 
 // Timeout is above the Batcher's WriteTimeout (30 s), so a failed write reaches the job as its
 // error, and far below River's rescue horizon (one hour by default), so a stuck insert fails
 // and retries rather than being rescued while still running.
-func (w *ProjectionWorker) Timeout(*river.Job[ProjectionArgs]) time.Duration {
-	return projectionTimeout
-}
-
-const projectionTimeout = 45 * time.Second
-
-// LegacyProjectionWorker works the queued jobs of earlier releases like new ones.
-type LegacyProjectionWorker struct {
-	river.WorkerDefaults[LegacyProjectionArgs]
-	Batcher *Batcher[identity.Change]
-}
-
-// Work implements river.Worker.
-func (w *LegacyProjectionWorker) Work(ctx context.Context, job *river.Job[LegacyProjectionArgs]) error {
-	return w.Batcher.Add(ctx, job.Args.Changes...)
-}
-
-// Timeout implements river.Worker, as ProjectionWorker's.
-func (w *LegacyProjectionWorker) Timeout(*river.Job[LegacyProjectionArgs]) time.Duration {
-	return projectionTimeout
-}
+func (w *ProjectionWorker[A]) Timeout(*river.Job[A]) time.Duration { return 45 * time.Second }
 
 // Publisher enqueues projections inside the caller's transaction.
 type Publisher struct {

@@ -16,6 +16,6 @@ func Register(workers *river.Workers, batcher *Batcher[identity.Change], pruner 
 // RegisterProjection adds the projection's workers: for its jobs, and for those that earlier
 // releases left queued.
 func RegisterProjection(workers *river.Workers, batcher *Batcher[identity.Change]) {
-	river.AddWorker(workers, &ProjectionWorker{Batcher: batcher})
-	river.AddWorker(workers, &LegacyProjectionWorker{Batcher: batcher})
+	river.AddWorker(workers, &ProjectionWorker[ProjectionArgs]{Batcher: batcher})
+	river.AddWorker(workers, &ProjectionWorker[LegacyProjectionArgs]{Batcher: batcher})
 }
