@@ -69,6 +69,7 @@ func (r *ProfileReader) Find(ctx context.Context, projectID string, l profiles.L
 // List implements profiles.Store: the page and the exact total in one round trip.
 func (r *ProfileReader) List(ctx context.Context, projectID string, q profiles.Query) ([]profiles.Record, int, error) {
 	where := []string{"p.project_id = $1", "p.merged_into IS NULL", "p.deleted_at IS NULL"}
+	live := len(where) // every live profile; more conditions narrow it
 	args := []any{projectID}
 	if cond, cargs := compileQuery(q.Text, len(args)+1); cond != "" {
 		where = append(where, cond)
@@ -88,7 +89,7 @@ func (r *ProfileReader) List(ctx context.Context, projectID string, q profiles.Q
 			args = append(args, fargs...)
 		}
 	}
-	narrowed := len(where) > 3
+	narrowed := len(where) > live
 	matches := `SELECT p.id FROM profiles p WHERE ` + strings.Join(where, " AND ")
 	countSQL := `SELECT count(*) FROM (` + matches + `) m`
 	countArgs := append([]any(nil), args...)
@@ -104,9 +105,7 @@ func (r *ProfileReader) List(ctx context.Context, projectID string, q profiles.Q
 	if !narrowed {
 		// Every live profile: the page walks the (project, id) index backwards, the count
 		// reads it whole; no need to collect the matches.
-		pageSQL = `SELECT ` + profileColumns + `, 0 FROM (SELECT id FROM (` + matches + `) m WHERE ` + after + ` ` + window + `) page
-JOIN profiles p ON p.project_id = $1 AND p.id = page.id
-ORDER BY p.id DESC`
+		pageSQL = `SELECT ` + profileColumns + `, 0 FROM profiles p WHERE ` + strings.Join(where, " AND ") + ` AND ` + after + ` ` + window
 	} else {
 		// A query or filters: collect the matches once, through whichever index suits them,
 		// then count them and cut the page from them. Left to ORDER BY id ... LIMIT, the
