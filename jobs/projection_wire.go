@@ -109,14 +109,14 @@ func quote(s string) json.RawMessage {
 	return b
 }
 
-// unpackIDs reads "a\nb" or, as earlier releases wrote, ["a","b"].
-func unpackIDs(raw json.RawMessage) ([]string, error) {
+// packedLines reads a packed string's lines. Earlier releases wrote a JSON array instead: it
+// is decoded into legacy, and no lines are returned.
+func packedLines(raw json.RawMessage, legacy any) ([]string, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
 	if raw[0] == '[' {
-		var ids []string
-		return ids, json.Unmarshal(raw, &ids)
+		return nil, json.Unmarshal(raw, legacy)
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil || s == "" {
@@ -125,22 +125,25 @@ func unpackIDs(raw json.RawMessage) ([]string, error) {
 	return strings.Split(s, "\n"), nil
 }
 
+// unpackIDs reads "a\nb" or, as earlier releases wrote, ["a","b"].
+func unpackIDs(raw json.RawMessage) ([]string, error) {
+	var ids []string
+	lines, err := packedLines(raw, &ids)
+	if lines != nil {
+		ids = lines
+	}
+	return ids, err
+}
+
 // unpackMappings reads lines of distinct id, profile id and version, or the array of objects
 // of earlier releases.
 func unpackMappings(raw json.RawMessage) ([]identity.Mapping, error) {
-	if len(raw) == 0 {
-		return nil, nil
+	var ms []identity.Mapping
+	lines, err := packedLines(raw, &ms)
+	if err != nil || lines == nil {
+		return ms, err
 	}
-	if raw[0] == '[' {
-		var ms []identity.Mapping
-		return ms, json.Unmarshal(raw, &ms)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || s == "" {
-		return nil, err
-	}
-	lines := strings.Split(s, "\n")
-	ms := make([]identity.Mapping, len(lines))
+	ms = make([]identity.Mapping, len(lines))
 	for i, line := range lines {
 		f := strings.Split(line, "\t")
 		if len(f) != 3 {
