@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +20,7 @@ import (
 
 	eventsv1 "github.com/poluruprvn/profiles/gen/events/v1"
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
+	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
 )
 
 // TestReadsAPI pins ProfilesService's reads and edits through one real `profiles serve`: Get by
@@ -411,6 +417,55 @@ func TestReadsAPI(t *testing.T) {
 		}
 		if got := p.listExternalIDs(&profilesv1.ListRequest{Query: "enterprise"}); len(got) != 0 {
 			t.Errorf("List query enterprise after the removal: %v, want none", got)
+		}
+	})
+
+	t.Run("a large answer is gzipped for a client that accepts it, and a gzipped request is read", func(t *testing.T) {
+		t.Parallel()
+		p := s.project(t, "gzip")
+		for i := range 20 {
+			p.identify(&profilesv1.IdentifyRequest{ExternalId: fmt.Sprintf("g%02d", i), Traits: st(t, map[string]any{"bio": strings.Repeat("lorem ipsum ", 20)})})
+		}
+		var body bytes.Buffer
+		zw := gzip.NewWriter(&body) // the standard library's, as other clients have it
+		zw.Write([]byte(`{"limit": 20}`))
+		zw.Close()
+		// Connect answers in the request's encoding: a plain request asks for a plain answer.
+		for _, accept := range []string{"gzip", "identity"} {
+			req, _ := http.NewRequest(http.MethodPost, p.base+profilesv1connect.ProfilesServiceListProcedure, strings.NewReader(`{"limit": 20}`))
+			if accept == "gzip" {
+				req.Body = io.NopCloser(bytes.NewReader(body.Bytes()))
+				req.ContentLength = int64(body.Len())
+				req.Header.Set("Content-Encoding", "gzip")
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept-Encoding", accept) // set by hand, so the transport leaves the answer as it came
+			req.Header.Set("Authorization", "Bearer "+p.keys.SecretKey)
+			resp, err := httpClient(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); resp.StatusCode != http.StatusOK || (got == "gzip") != (accept == "gzip") {
+				t.Fatalf("Accept-Encoding %s: status %d, Content-Encoding %q: %s", accept, resp.StatusCode, got, raw)
+			}
+			if accept == "gzip" {
+				zr, err := gzip.NewReader(bytes.NewReader(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if raw, err = io.ReadAll(zr); err != nil {
+					t.Fatalf("the gzipped answer does not decompress: %v", err)
+				}
+			}
+			var res struct {
+				Profiles []struct{ ExternalID string }
+				Total    int
+			}
+			if err := json.Unmarshal(raw, &res); err != nil || len(res.Profiles) != 20 || res.Total != 20 {
+				t.Errorf("Accept-Encoding %s: %d profiles, total %d (%v); want all 20", accept, len(res.Profiles), res.Total, err)
+			}
 		}
 	})
 

@@ -66,6 +66,7 @@ func routes(svc services, c routeConfig) http.Handler {
 		connect.WithReadMaxBytes(int(c.maxRequestBytes)),
 		// Most answers are a few dozen bytes: gzip would cost more CPU than it saves.
 		connect.WithCompressMinBytes(1024),
+		withGzip(),
 		connect.WithCodec(jsonCodec{}),
 		recoverRPC(c.logger),
 	)
