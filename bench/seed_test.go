@@ -115,13 +115,13 @@ func TestSeedLoadsWhatTheReadersFind(t *testing.T) {
 			}
 		}
 	}
-	_, total, err := reader.List(ctx, project, profiles.Query{Limit: 50, Filters: []profiles.Filter{
+	total, err := reader.Count(ctx, project, profiles.Query{Limit: 50, Filters: []profiles.Filter{
 		{Key: "plan", Op: profiles.OpEq, Value: "pro"}, {Key: "age", Op: profiles.OpGt, Value: 40.0},
 	}})
 	want := scalar(`SELECT count(*) FROM profiles WHERE project_id = $1 AND merged_into IS NULL AND deleted_at IS NULL
 		AND effective->>'plan' = 'pro' AND (effective->>'age')::numeric > 40`, project)
 	if err != nil || int64(total) != want || want == 0 {
-		t.Errorf("List(plan = pro AND age > 40) total = %d, %v; want %d", total, err, want)
+		t.Errorf("Count(plan = pro AND age > 40) = %d, %v; want %d", total, err, want)
 	}
 
 	for table, want := range map[string]uint64{"events": 20_000, "distinct_id_map": uint64(stats.DistinctIDs), "profiles": 3000} {

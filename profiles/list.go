@@ -59,6 +59,9 @@ type Query struct {
 	Limit   int
 	Offset  int
 	After   string // keyset: only profiles with ids below this one
+	// Matches is a recent count of the matches when one is kept, else 0: a hint for the
+	// store's strategy, never an answer.
+	Matches int
 }
 
 // ListResult is one page.
@@ -79,7 +82,17 @@ func (s *Service) List(ctx context.Context, projectID string, req ListRequest) (
 	if err != nil {
 		return ListResult{}, err
 	}
+	key := projectID + "\x00" + req.hash()
+	q.Matches = s.totals.peek(key)
 	recs, total, err := s.store.List(ctx, projectID, q)
+	if err == nil && total < 0 {
+		total, err = s.totals.count(ctx, key, func(ctx context.Context) (int, error) {
+			return s.store.Count(ctx, projectID, q)
+		})
+		if q.After == "" { // a kept total may predate profiles on this very page
+			total = max(total, q.Offset+len(recs))
+		}
+	}
 	if err != nil {
 		return ListResult{}, err
 	}

@@ -61,8 +61,11 @@ type Store interface {
 	// Find resolves l, following merges, and returns the profile even when it is deleted.
 	// It returns identity.ErrNotFound when no profile answers to l.
 	Find(ctx context.Context, projectID string, l Lookup) (Record, error)
-	// List returns one page of live profiles matching q and the exact number of matches.
+	// List returns one page of live profiles matching q and the number of all matches when it
+	// came cheap, or -1 for Count to make.
 	List(ctx context.Context, projectID string, q Query) ([]Record, int, error)
+	// Count returns the number of live profiles matching q, whatever its page.
+	Count(ctx context.Context, projectID string, q Query) (int, error)
 }
 
 // EventStats are the figures of the events of one profile's distinct ids.
@@ -97,11 +100,12 @@ type Service struct {
 	store    Store
 	events   Events
 	identity *identity.Service
+	totals   *totals
 }
 
 // NewService returns a Service.
 func NewService(store Store, events Events, ids *identity.Service) *Service {
-	return &Service{store: store, events: events, identity: ids}
+	return &Service{store: store, events: events, identity: ids, totals: newTotals()}
 }
 
 // Get returns a live profile with its event figures.

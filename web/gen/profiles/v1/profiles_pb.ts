@@ -249,6 +249,9 @@ export type ListResponse = Message<"profiles.v1.ListResponse"> & {
   profiles: Profile[];
 
   /**
+   * Every match, not only this page's. Exact when counting is cheap; a costly count (a broad
+   * filter over a large project) is shared for a few seconds and may lag writes by up to 5 s.
+   *
    * @generated from field: uint32 total = 2;
    */
   total: number;

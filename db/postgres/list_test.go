@@ -1,0 +1,119 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/poluruprvn/profiles/db/postgres"
+	"github.com/poluruprvn/profiles/identity"
+	"github.com/poluruprvn/profiles/profiles"
+)
+
+// TestListStrategiesAgree: whichever way List reads a page (collecting every match, collecting
+// a few, walking the newest profiles, or falling back from a walk that met too few matches), it
+// answers the same page as collecting everything; a total it leaves to Count (-1) comes only
+// from a walk, and Count gives the exact one.
+func TestListStrategiesAgree(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	const project = "proj_list"
+	// 60 profiles, oldest first: among the first 40 every other one is on plan pro; the newest
+	// 20 have no plan, so a walk from the newest meets no match for a while.
+	for i := range 60 {
+		traits := identity.Traits{"name": fmt.Sprintf("user %02d", i), "age": float64(i)}
+		if i < 40 && i%2 == 0 {
+			traits["plan"] = "pro"
+		}
+		if _, err := b.svc.Identify(ctx, project, identity.IdentifyRequest{ExternalID: fmt.Sprintf("u%02d", i),
+			Traits: identity.TraitOps{Set: traits}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // ids order by their millisecond, then at random
+	}
+	pro := []profiles.Filter{{Key: "plan", Op: profiles.OpEq, Value: "pro"}}
+	old := []profiles.Filter{{Key: "age", Op: profiles.OpLt, Value: float64(40)}}
+	queries := map[string]profiles.Query{
+		"every profile":           {Limit: 7},
+		"every profile, offset":   {Limit: 7, Offset: 50},
+		"plan pro":                {Filters: pro, Limit: 5},
+		"plan pro, offset":        {Filters: pro, Limit: 5, Offset: 12},
+		"plan pro, past the end":  {Filters: pro, Limit: 5, Offset: 40},
+		"young: dense among new":  {Filters: []profiles.Filter{{Key: "age", Op: profiles.OpGte, Value: float64(30)}}, Limit: 5},
+		"old: sparse among new":   {Filters: old, Limit: 5},
+		"text matches all":        {Text: "user", Limit: 5},
+		"text and filter":         {Text: "user 1", Filters: pro, Limit: 3},
+		"few, a short page":       {Filters: []profiles.Filter{{Key: "age", Op: profiles.OpGte, Value: float64(48)}}, Limit: 15},
+		"nothing matches":         {Filters: []profiles.Filter{{Key: "plan", Op: profiles.OpEq, Value: "free"}}, Limit: 5},
+		"plan pro, a large count": {Filters: pro, Limit: 5, Matches: 1_000_000},
+	}
+	all := postgres.NewProfileReader(b.pool).WithListStrategy(1<<30, 1, 0)
+	readers := map[string]*postgres.ProfileReader{
+		"default":           postgres.NewProfileReader(b.pool),
+		"few, long walks":   all.WithListStrategy(3, 50, 1<<20),
+		"few, short walks":  all.WithListStrategy(3, 2, 1<<20),
+		"few, walks barred": all.WithListStrategy(3, 2, 0),
+	}
+	walked := map[string]bool{}
+	for qname, q := range queries {
+		_, wantTotal, err := all.List(ctx, project, q)
+		narrowed := q.Text != "" || len(q.Filters) > 0
+		if err != nil || narrowed && wantTotal < 0 {
+			t.Fatalf("%s: reference List counted %d, %v; want an exact count", qname, wantTotal, err)
+		}
+		exact, err := all.Count(ctx, project, q)
+		if err != nil || narrowed && exact != wantTotal {
+			t.Fatalf("%s: Count = %d, %v; the reference page counted %d", qname, exact, err, wantTotal)
+		}
+		// Every page in turn, by keyset, must agree too.
+		for after := ""; ; {
+			q := q
+			q.After = after
+			want, _, _ := all.List(ctx, project, q)
+			for rname, r := range readers {
+				got, total, err := r.List(ctx, project, q)
+				if err != nil {
+					t.Fatalf("%s / %s: %v", rname, qname, err)
+				}
+				if !slices.Equal(ids(got), ids(want)) {
+					t.Errorf("%s / %s after %q: page %v, want %v", rname, qname, after, ids(got), ids(want))
+				}
+				switch {
+				case total == -1 && narrowed && len(got) < q.Limit:
+					t.Errorf("%s / %s after %q: a short page without its count", rname, qname, after)
+				case total == -1:
+					if after == "" { // first pages only: later ones start below the profiles without a plan
+						walked[rname+"/"+qname] = true
+					}
+				case total != exact:
+					t.Errorf("%s / %s after %q: total %d, want %d", rname, qname, after, total, exact)
+				}
+			}
+			if len(want) < q.Limit || q.Offset > 0 {
+				break
+			}
+			after = want[len(want)-1].ID
+		}
+	}
+	for _, w := range []string{"few, long walks/plan pro", "few, long walks/young: dense among new", "default/plan pro, a large count"} {
+		if !walked[w] {
+			t.Errorf("%s: the page did not come from a walk; this test no longer reaches it", w)
+		}
+	}
+	for w := range walked {
+		if w == "few, short walks/old: sparse among new" || w == "few, walks barred/plan pro" {
+			t.Errorf("%s: a walk answered where it should have given way to collecting", w)
+		}
+	}
+}
+
+func ids(recs []profiles.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ExternalID
+	}
+	return out
+}
