@@ -171,20 +171,20 @@ func TestTotalsNeverKeepErrors(t *testing.T) {
 
 func waitCalls(t *testing.T, f *fakeCount, n int32) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); f.calls.Load() < n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d counts began, want %d", f.calls.Load(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, func() bool { return f.calls.Load() >= n }, "%d counts began, want %d", f.calls.Load, n)
 }
 
 func waitKept(t *testing.T, tot *totals, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); tot.peek("k") != n; {
+	eventually(t, func() bool { return tot.peek("k") == n }, "kept %d, want %d", func() int { return tot.peek("k") }, n)
+}
+
+// eventually waits up to 5 s for cond, then fails with format, got() and want.
+func eventually[G, W any](t *testing.T, cond func() bool, format string, got func() G, want W) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("kept %d, want %d", tot.peek("k"), n)
+			t.Fatalf(format, got(), want)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
