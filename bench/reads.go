@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -131,9 +132,18 @@ func (r *runner) getCold(ctx context.Context, _, _ int) (int, error) {
 	return 1, err
 }
 
-// listQuery searches for a full name: a trigram search that matches one to a few profiles.
+// listQuery searches for a full name, which matches one to a few dozen profiles: the word
+// index narrows it (the end of the first name, the start of the last).
 func (r *runner) listQuery(ctx context.Context, _, _ int) (int, error) {
 	return 1, r.listExpect(ctx, &profilesv1.ListRequest{Query: r.pick().Name})
+}
+
+// listPart searches for a last name without its first letter, one word that may sit inside a
+// longer one: the trigram index serves it.
+func (r *runner) listPart(ctx context.Context, _, _ int) (int, error) {
+	name := strings.Fields(r.pick().Name)
+	last := []rune(name[len(name)-1])
+	return 1, r.listExpect(ctx, &profilesv1.ListRequest{Query: string(last[min(1, len(last)-1):])})
 }
 
 // listEmail searches for one exact email address.

@@ -45,13 +45,13 @@ type Deps struct {
 var Scenarios = []string{
 	"pg-upsert", "ch-insert",
 	"identify-new", "identify-repeat", "alias", "track", "track-batch",
-	"get-cold", "get", "list-query", "list-email", "list-filter",
+	"get-cold", "get", "list-query", "list-part", "list-email", "list-filter",
 	"lag-identify", "lag-get", "lag-list", "lag-count",
 }
 
 // ReadScenarios need profiles to read: a seeded project (profiles seed) or a small seed of
 // their own.
-var ReadScenarios = []string{"get-cold", "get", "list-query", "list-email", "list-filter"}
+var ReadScenarios = []string{"get-cold", "get", "list-query", "list-part", "list-email", "list-filter"}
 
 // once says which scenarios run once whatever the codecs: the baselines speak to the stores,
 // and a lag is a property of the pipeline, not of the codec (they use the first codec).
@@ -240,6 +240,8 @@ func (r *runner) run(ctx context.Context, name string) (Result, error) {
 		return drive(ctx, name, "requests", c, d, r.getCold), nil
 	case "list-query":
 		return drive(ctx, name, "requests", c, d, r.listQuery), nil
+	case "list-part":
+		return drive(ctx, name, "requests", c, d, r.listPart), nil
 	case "list-email":
 		return drive(ctx, name, "requests", c, d, r.listEmail), nil
 	case "list-filter":

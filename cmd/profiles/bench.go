@@ -47,7 +47,10 @@ Scenarios: ` + strings.Join(bench.Scenarios, ", ") + `
                        live profiles, each read once before measuring (eventCount included)
   get-cold             Get of a profile no request of the run read before (its event
                        figures are read from ClickHouse)
-  list-query           List with a full name as the query (matches one to a few profiles)
+  list-query           List with a full name as the query (matches one to a few dozen
+                       profiles; the word index narrows it)
+  list-part            List with a last name less its first letter (one word, which may
+                       sit inside a longer one: the trigram index serves it)
   list-email           List with one exact email as the query
   list-filter          List with plan = "pro" AND age > 40, exact total included
   lag-*                --clients - 1 clients load (identify-new, or track for lag-count) while a

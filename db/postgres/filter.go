@@ -140,6 +140,8 @@ const (
 	rfc3339Shape = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
 
 	sqlQuery = `search LIKE {pattern}`
+	// The word index narrows; strpos, which no index serves, says whether the text holds q.
+	sqlQueryWords = `(profiles_search_runs(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
 	// An email address is looked up whole (migrations/0006_exact_search.sql says why).
 	sqlQueryEmail = `(lower(effective->>'email') = {value} OR lower(external_id) = {value})`
 )
@@ -179,7 +181,8 @@ func compileFilters(filters []Filter, firstArg int) (sql string, args []any, err
 // compileQuery renders List's free-text query, case-insensitive:
 //   - a whole email address matches profiles whose email trait or external id is that address;
 //   - anything else is a substring of the search column (external id and scalar trait values,
-//     lower-cased by SearchText), which the trigram index serves.
+//     lower-cased by SearchText), which the word index narrows when q holds words it can pin
+//     (words.go), and the trigram index serves otherwise.
 //
 // Surrounding space is ignored; NUL and invalid UTF-8, which Postgres text cannot carry, are
 // dropped. An empty query gives "" and no args. Bounding q's length is the caller's.
@@ -191,6 +194,10 @@ func compileQuery(q string, firstArg int) (sql string, args []any) {
 		return "", nil
 	case emailShape.MatchString(q):
 		return strings.ReplaceAll(sqlQueryEmail, "{value}", "$"+strconv.Itoa(firstArg)), []any{q}
+	}
+	if words := wordQuery(q); words != "" {
+		return strings.NewReplacer("{words}", "$"+strconv.Itoa(firstArg), "{text}", "$"+strconv.Itoa(firstArg+1)).Replace(sqlQueryWords),
+			[]any{words, q}
 	}
 	return strings.Replace(sqlQuery, "{pattern}", "$"+strconv.Itoa(firstArg), 1),
 		[]any{"%" + likeEscaper.Replace(q) + "%"}

@@ -247,6 +247,7 @@ func TestCompileFiltersErrors(t *testing.T) {
 
 func TestCompileQuery(t *testing.T) {
 	t.Parallel()
+	const wantWords = "(profiles_search_runs(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
 	tests := []struct {
 		q        string
 		wantSQL  string
@@ -256,11 +257,14 @@ func TestCompileQuery(t *testing.T) {
 		{q: " \t\n"},
 		{q: "\x00"},
 		{q: " Alice@Example.COM ", wantSQL: "(lower(effective->>'email') = $4 OR lower(external_id) = $4)", wantArgs: []any{"alice@example.com"}},
-		{q: "@example.com", wantSQL: "search LIKE $4", wantArgs: []any{"%@example.com%"}},
-		{q: "alice@example", wantSQL: "search LIKE $4", wantArgs: []any{"%alice@example%"}},
-		{q: "alice smith@example.com", wantSQL: "search LIKE $4", wantArgs: []any{"%alice smith@example.com%"}},
+		{q: "@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'example'", "@example.com"}},
+		{q: "alice@example", wantSQL: wantWords, wantArgs: []any{"'ecila':* & 'example':*", "alice@example"}},
 		{q: "  bob  ", wantSQL: "search LIKE $4", wantArgs: []any{"%bob%"}},
-		{q: `50%_off\`, wantSQL: "search LIKE $4", wantArgs: []any{`%50\%\_off\\%`}},
+		{q: "alan smith", wantSQL: wantWords, wantArgs: []any{"'nala':* & 'smith':*", "alan smith"}},
+		{q: "Alice Smith@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'ecila':* & 'example' & 'smith'", "alice smith@example.com"}},
+		{q: "o'brien", wantSQL: "search LIKE $4", wantArgs: []any{"%o'brien%"}}, // one prefix of 5: trigrams
+		{q: `50%_\`, wantSQL: "search LIKE $4", wantArgs: []any{`%50\%\_\\%`}},
+		{q: `50%_off\`, wantSQL: wantWords, wantArgs: []any{"'off'", `50%_off\`}},
 		{q: "a\x00b\xffc", wantSQL: "search LIKE $4", wantArgs: []any{"%abc%"}},
 		{q: "ÉMILE", wantSQL: "search LIKE $4", wantArgs: []any{"%émile%"}},
 	}
@@ -442,7 +446,14 @@ func FuzzCompileFilters(f *testing.F) {
 
 		// The free-text query is fixed SQL too, with the text escaped.
 		qsql, qargs := compileQuery(s1, first)
-		if qsql != "" && (qsql != "search LIKE $"+strconv.Itoa(first) || len(qargs) != 1) {
+		p1, p2 := "$"+strconv.Itoa(first), "$"+strconv.Itoa(first+1)
+		shapes := map[string]int{ // the fixed SQL of each kind of query, and its number of args
+			"": 0,
+			strings.ReplaceAll(sqlQueryEmail, "{value}", p1):                        1,
+			strings.Replace(sqlQuery, "{pattern}", p1, 1):                           1,
+			strings.NewReplacer("{words}", p1, "{text}", p2).Replace(sqlQueryWords): 2,
+		}
+		if n, ok := shapes[qsql]; !ok || n != len(qargs) {
 			t.Fatalf("compileQuery(%q) = %q with %d args", s1, qsql, len(qargs))
 		}
 	})
@@ -644,8 +655,9 @@ func TestFilterPlansUseIndexes(t *testing.T) {
 		{"eq", []Filter{{Key: "plan", Op: FilterEq, Value: "rare"}}, "", "profiles_effective", 200},
 		{"exists", []Filter{{Key: "vip", Op: FilterExists}}, "", "profiles_effective", 20},
 		{"exists nested", []Filter{{Key: "billing.card", Op: FilterExists}}, "", "profiles_effective", 20},
-		{"query", nil, "USER1234", "profiles_search", 11},          // user1234 and user12340-user12349
-		{"query substring", nil, "c4ca4238", "profiles_search", 1}, // md5('1')
+		{"query", nil, "USER1234", "profiles_search", 11},                     // user1234 and user12340-user12349
+		{"query substring", nil, "c4ca4238", "profiles_search", 1},            // md5('1')
+		{"query words", nil, "user1234\n81dc9bdb", "profiles_search_runs", 1}, // md5('1234')
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

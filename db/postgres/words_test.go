@@ -1,0 +1,100 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestWordQuery(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é", maxRun+10)
+	tests := []struct{ q, want string }{
+		{"jorberg", ""}, // the whole query: any part of a word
+		{"elias jorberg", "'jorberg':* & 'saile':*"}, // ends one word, starts another
+		{"dmitri ivanov petrov", "'irtimd':* & 'ivanov' & 'petrov':*"},
+		{"a b", ""},    // starts and ends too short to scan for
+		{"ab-cd", ""},  // the same
+		{"x de y", ""}, // a whole word under minAffix: one such condition is not enough alone
+		{"x den y", "'den'"},
+		{"user-5", ""},             // one end of a word: the trigram index does better
+		{"-jorberg-", "'jorberg'"}, // separators on both sides
+		{"über straße", "'rebü':* & 'straße':*"},
+		{"a.b.c.d", "'b' & 'c'"},
+		{"it's here", "'here':* & 's'"}, // "it" too short to scan for
+		{"x " + long + " y", "'" + strings.Repeat("é", maxRun) + "'"},
+		{"abc abc abc", "'abc' & 'abc':* & 'cba':*"},
+	}
+	for _, tt := range tests {
+		if got := wordQuery(tt.q); got != tt.want {
+			t.Errorf("wordQuery(%q) = %q, want %q", tt.q, got, tt.want)
+		}
+	}
+}
+
+// TestWordSearchFindsEverySubstring checks the promise the word index rests on, in
+// PostgreSQL itself: whatever the text, a query finds exactly the profiles whose search text
+// contains it, whether the word index or the trigram index serves it.
+func TestWordSearchFindsEverySubstring(t *testing.T) {
+	t.Parallel()
+	pool := filterTestPool(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"a", "b", "e", "li", "as", "jor", "berg", "7", "42", "é", "ß", "中", "x"}
+	seps := []string{" ", " ", "\n", "\t", "-", ".", "@", "'", "_", "%", `\`, ":", "  "}
+	text := func() string {
+		var b strings.Builder
+		for range 2 + rng.IntN(12) {
+			if rng.IntN(10) == 0 {
+				b.WriteString(strings.Repeat(pieces[rng.IntN(len(pieces))], maxRun+rng.IntN(20))) // a run cut by the index
+			}
+			for range 1 + rng.IntN(3) {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			b.WriteString(seps[rng.IntN(len(seps))])
+		}
+		return b.String()
+	}
+	texts := make([]string, 400)
+	for i := range texts {
+		texts[i] = text()
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO profiles (project_id, id, version, search)
+		SELECT 'words', 'prof_' || lpad(i::text, 4, '0'), 1, t FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i)`, texts); err != nil {
+		t.Fatal(err)
+	}
+
+	viaWords := 0
+	for range 800 {
+		from := []rune(texts[rng.IntN(len(texts))])
+		start := rng.IntN(len(from))
+		n := 1 + rng.IntN(30)
+		if rng.IntN(4) == 0 {
+			n = 1 + rng.IntN(2*maxRun) // across a long run, and past where the index cuts it
+		}
+		q := strings.TrimSpace(string(from[start:min(len(from), start+n)]))
+		if q == "" || emailShape.MatchString(q) {
+			continue
+		}
+		if wordQuery(q) != "" {
+			viaWords++
+		}
+		var want []string
+		for i, s := range texts {
+			if strings.Contains(s, q) {
+				want = append(want, fmt.Sprintf("prof_%04d", i+1))
+			}
+		}
+		if diff := cmp.Diff(want, filterIDs(t, pool, "words", nil, q), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("query %q, word query %q (-want +got):\n%s", q, wordQuery(q), diff)
+		}
+	}
+	if viaWords < 200 {
+		t.Errorf("only %d of 800 queries took the word index; the test says little", viaWords)
+	}
+}
