@@ -85,6 +85,9 @@ func (s *Service) List(ctx context.Context, projectID string, req ListRequest) (
 	key := projectID + "\x00" + req.hash()
 	q.Matches = s.totals.peek(key)
 	recs, total, err := s.store.List(ctx, projectID, q)
+	if err == nil && total >= 0 && q.Matches > 0 {
+		s.totals.forget(key) // the matches are fewer than the kept count said
+	}
 	if err == nil && total < 0 {
 		total, err = s.totals.count(ctx, key, func(ctx context.Context) (int, error) {
 			return s.store.Count(ctx, projectID, q)

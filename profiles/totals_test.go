@@ -85,7 +85,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 	f.n = 101 // a write lands
 	f.mu.Unlock()
 
-	f.advance(time.Second) // 1.5 s after the count began: fresh (kept for 2 s)
+	f.advance(time.Second) // 1 s after the count ended: fresh (kept for 2 s)
 	if n, _ := tot.count(ctx, "k", f.count); n != 100 || f.calls.Load() != 1 {
 		t.Fatalf("fresh = %d after %d counts; want the kept 100 without a recount", n, f.calls.Load())
 	}
@@ -93,7 +93,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 		t.Errorf("peek = %d, want the kept 100", n)
 	}
 
-	f.advance(time.Second) // 2.5 s: stale, one recount runs behind the answer
+	f.advance(time.Second) // 2 s after: stale, one recount runs behind the answer
 	f.gate = make(chan struct{})
 	var wg sync.WaitGroup
 	for range 5 {
@@ -103,7 +103,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waitGroup(t, &wg) // the stale answers came without waiting for the recount
 	close(f.gate)
 	waitCalls(t, f, 2)
 	waitKept(t, tot, 101)
@@ -113,6 +113,9 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 
 	f.gate = nil
 	f.advance(10 * time.Second) // far past maxAge: wait for a new count
+	if n := tot.peek("k"); n != 0 {
+		t.Errorf("peek = %d past maxAge, want 0: an expired count is no hint", n)
+	}
 	f.mu.Lock()
 	f.n = 102
 	f.mu.Unlock()
@@ -146,8 +149,9 @@ func TestTotalsShareOneCount(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("the request that gave up got %v, want context.Canceled", err)
 	}
+	time.Sleep(20 * time.Millisecond) // let the eight join the count before it ends
 	close(f.gate)
-	wg.Wait()
+	waitGroup(t, &wg)
 	if got := f.calls.Load(); got != 1 {
 		t.Errorf("%d counts for 9 requests at once, want 1", got)
 	}
@@ -166,6 +170,57 @@ func TestTotalsNeverKeepErrors(t *testing.T) {
 	f.err, f.n = nil, 3
 	if n, err := tot.count(context.Background(), "k", f.count); n != 3 || err != nil {
 		t.Errorf("after a failure = %d, %v; want a new count (3)", n, err)
+	}
+}
+
+// A count that takes longer than maxAge is still served once it is done.
+func TestTotalsKeepLongCounts(t *testing.T) {
+	t.Parallel()
+	f := &fakeCount{clock: time.Unix(1e9, 0), n: 5, cost: 8 * time.Second}
+	tot := newFakeTotals(f)
+	for range 2 {
+		if n, err := tot.count(context.Background(), "k", f.count); n != 5 || err != nil {
+			t.Fatalf("count = %d, %v; want 5", n, err)
+		}
+	}
+	if got := f.calls.Load(); got != 1 {
+		t.Errorf("%d counts of 8 s for two requests in a row, want 1", got)
+	}
+}
+
+// Counts of many keys at once take at most countSlots connections; the rest wait their turn.
+func TestTotalsBoundConcurrentCounts(t *testing.T) {
+	t.Parallel()
+	f := &fakeCount{clock: time.Unix(1e9, 0), n: 1, cost: time.Second, gate: make(chan struct{})}
+	tot := newFakeTotals(f)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			if _, err := tot.count(context.Background(), string(rune('a'+i)), f.count); err != nil {
+				t.Errorf("count: %v", err)
+			}
+		})
+	}
+	waitCalls(t, f, countSlots)
+	time.Sleep(20 * time.Millisecond) // time for any count past the bound to begin
+	if got := f.calls.Load(); got != countSlots {
+		t.Errorf("%d counts running at once, want at most %d", got, countSlots)
+	}
+	close(f.gate)
+	waitGroup(t, &wg)
+	if got := f.calls.Load(); got != 6 {
+		t.Errorf("%d counts in all, want one per key (6)", got)
+	}
+}
+
+func waitGroup(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("requests still waiting after 5 s")
 	}
 }
 
