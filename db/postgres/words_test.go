@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,4 +98,57 @@ func TestWordSearchFindsEverySubstring(t *testing.T) {
 	if viaWords < 200 {
 		t.Errorf("only %d of 800 queries took the word index; the test says little", viaWords)
 	}
+}
+
+// FuzzWordQueryHoldsForTheText checks wordQuery against a model of the index function: for
+// any text and any substring of it, every condition of the substring's word query holds for
+// the lexemes the index keeps of the text. TestWordSearchFindsEverySubstring checks the model
+// against PostgreSQL.
+func FuzzWordQueryHoldsForTheText(f *testing.F) {
+	f.Add("Elias Jorberg\nelias@example.com", uint16(2), uint16(9))
+	f.Add("über-straße 12 中文 o'brien", uint16(1), uint16(20))
+	f.Add("abc_def ghi_jkl", uint16(2), uint16(9)) // "c_def ghi": '_' separates
+	f.Add(strings.Repeat("x", 300)+" y "+strings.Repeat("é", 300), uint16(250), uint16(400))
+	f.Fuzz(func(t *testing.T, s string, from, n uint16) {
+		text := []rune(strings.ToLower(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "")))
+		i := int(from) % (len(text) + 1)
+		q := strings.TrimSpace(string(text[i:min(len(text), i+int(n))]))
+		if q == "" || strings.ToLower(q) != q {
+			return
+		}
+		tq := wordQuery(q)
+		if tq == "" {
+			return
+		}
+		kept := indexedLexemes(string(text))
+		for _, cond := range strings.Split(tq, " & ") {
+			prefix := strings.HasSuffix(cond, ":*")
+			lex := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(cond, ":*"), "'"), "'")
+			found := false
+			for k := range kept {
+				if k == lex || prefix && strings.HasPrefix(k, lex) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("text %q holds %q, but no lexeme of it meets %s (word query %s)", string(text), q, cond, tq)
+			}
+		}
+	})
+}
+
+// indexedLexemes models profiles_search_runs (migrations/0008_word_search.sql) on its own, so
+// that a slip in words.go does not slip into the model too.
+func indexedLexemes(text string) map[string]bool {
+	sep := func(r rune) bool { return r < 0x80 && !('a' <= r && r <= 'z' || '0' <= r && r <= '9') }
+	first254 := func(r []rune) string { return string(r[:min(len(r), 254)]) }
+	kept := map[string]bool{}
+	for _, run := range strings.FieldsFunc(text, sep) {
+		r := []rune(run)
+		kept[first254(r)] = true
+		slices.Reverse(r)
+		kept[first254(r)] = true
+	}
+	return kept
 }

@@ -7,6 +7,9 @@
 -- too, so that the first word of a query, which may end a longer word, is a prefix search.
 -- A full name read ~300 pages of the trigram index (4-19 ms) and reads ~12 of this one; the
 -- index costs Identify some 5% (identify-new at 32 clients, 3,357 -> 3,197 req/s).
+-- The index stores what this function returned when each row was written: never replace it in
+-- place (a changed function needs a new name and a new index), and keep it in step with
+-- isRunRune and maxRun in words.go.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION profiles_search_runs(search text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
