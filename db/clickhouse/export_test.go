@@ -27,3 +27,13 @@ func OpenStatsRead(r *EventReader, projectID string) (groups, callers int) {
 
 // StatsQueries returns how many queries r has run.
 func StatsQueries(r *EventReader) int64 { return r.reads.queries.Load() }
+
+// HoldStatsProject makes the next read of a project wait, as if the project's previous query
+// were still running, until release.
+func HoldStatsProject(r *EventReader, projectID string) (release func()) {
+	held := newStatsRead()
+	r.reads.mu.Lock()
+	r.reads.last[projectID] = held
+	r.reads.mu.Unlock()
+	return func() { close(held.done) }
+}

@@ -114,3 +114,90 @@ func TestStatsReadsShareQueries(t *testing.T) {
 		t.Errorf("a and c together count %d messages, want 3", got[0].Count)
 	}
 }
+
+// TestStatsReadsOneQueryPerProject: while a project's query runs, its next callers gather in
+// one read that runs after it; another project's reads do not wait for it.
+func TestStatsReadsOneQueryPerProject(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conn := chtest.New(t)
+	other := row("b", "m3", t0, 0)
+	other.ProjectID = "other"
+	insert(t, conn, row("a", "m1", t0, 0), row("c", "m2", t0, 0), other)
+	reader := clickhouse.NewEventReader(conn)
+	release := clickhouse.HoldStatsProject(reader, "proj")
+
+	call := func(project string, ids ...string) chan []profiles.EventStats {
+		ch := make(chan []profiles.EventStats, 1)
+		go func() {
+			s, err := reader.Stats(ctx, project, [][]string{ids})
+			if err != nil {
+				t.Errorf("Stats(%s, %v): %v", project, ids, err)
+			}
+			ch <- s
+		}()
+		return ch
+	}
+	a := call("proj", "a")
+	waitOpen(t, reader, "proj", 1, 1)
+	select {
+	case got := <-call("other", "b"):
+		if len(got) != 1 || got[0].Count != 1 {
+			t.Errorf("other project: %+v, want one event", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("another project's read waited for this one's")
+	}
+	c := call("proj", "c")
+	waitOpen(t, reader, "proj", 2, 2) // c joined a's read: it is still waiting its turn
+	select {
+	case <-a:
+		t.Fatal("a read ran while its project's previous query was running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	for name, ch := range map[string]chan []profiles.EventStats{"a": a, "c": c} {
+		if got := <-ch; len(got) != 1 || got[0].Count != 1 {
+			t.Errorf("%s: %+v, want one event", name, got)
+		}
+	}
+	if n := clickhouse.StatsQueries(reader); n != 2 {
+		t.Errorf("%d queries, want 2: one per project", n)
+	}
+}
+
+// A read whose project's previous query is stuck runs after a while anyway.
+func TestStatsReadsDoNotWaitForAStuckQuery(t *testing.T) {
+	t.Parallel()
+	conn := chtest.New(t)
+	insert(t, conn, row("a", "m1", t0, 0))
+	reader := clickhouse.NewEventReader(conn)
+	release := clickhouse.HoldStatsProject(reader, "proj") // never done while the read waits
+	defer release()
+	done := make(chan error, 1)
+	go func() {
+		_, err := reader.Stats(context.Background(), "proj", [][]string{{"a"}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read still waits for its project's stuck query after 10 s")
+	}
+}
+
+func waitOpen(t *testing.T, reader *clickhouse.EventReader, project string, groups, callers int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if g, c := clickhouse.OpenStatsRead(reader, project); g == groups && c == callers {
+			return
+		}
+		if time.Now().After(deadline) {
+			g, c := clickhouse.OpenStatsRead(reader, project)
+			t.Fatalf("open read of %s holds %d groups of %d callers, want %d of %d", project, g, c, groups, callers)
+		}
+	}
+}
