@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 		return err
 	}
 
+	invalid, err := dropInvalidIndexes(ctx, conn)
+	if err != nil {
+		return err
+	}
 	provider, err := gooseProvider(pool)
 	if err != nil {
 		return err
@@ -55,6 +60,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 	defer provider.Close() // closes goose's database/sql handle, never the pool
 	if _, err := provider.Up(ctx); err != nil {
 		return fmt.Errorf("apply postgres migrations: %w", err)
+	}
+	if err := rebuildIndexes(ctx, conn, invalid); err != nil {
+		return err
 	}
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
@@ -66,6 +74,52 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// concurrentIndexes are the indexes that migrations build with CREATE INDEX CONCURRENTLY. A
+// build that fails (cancelled, or a deadline) leaves its index behind, invalid: reads ignore it,
+// writes still maintain it, and IF NOT EXISTS skips it when the migration runs again.
+var concurrentIndexes = []string{"profiles_email", "profiles_external_id", "profiles_search_runs"}
+
+// dropInvalidIndexes drops the concurrentIndexes that a failed build left invalid, so that the
+// migration that failed builds them again, and returns their definitions. Only migrate builds
+// them, and it holds the migration lock: an invalid one here is no build in progress.
+func dropInvalidIndexes(ctx context.Context, conn *pgx.Conn) (map[string]string, error) {
+	rows, err := conn.Query(ctx, `SELECT c.relname, pg_get_indexdef(i.indexrelid)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE NOT i.indisvalid AND c.relname = ANY($1) AND c.relnamespace = current_schema()::regnamespace`, concurrentIndexes)
+	if err != nil {
+		return nil, fmt.Errorf("find invalid indexes: %w", err)
+	}
+	defs := map[string]string{}
+	var name, def string
+	if _, err := pgx.ForEachRow(rows, []any{&name, &def}, func() error { defs[name] = def; return nil }); err != nil {
+		return nil, fmt.Errorf("find invalid indexes: %w", err)
+	}
+	for name := range defs {
+		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return nil, fmt.Errorf("drop invalid index %s: %w", name, err)
+		}
+	}
+	return defs, nil
+}
+
+// rebuildIndexes builds again the dropped indexes that no migration built: those whose
+// migration had already been recorded as applied, with the index invalid.
+func rebuildIndexes(ctx context.Context, conn *pgx.Conn, defs map[string]string) error {
+	for name, def := range defs {
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+			return fmt.Errorf("look up index %s: %w", name, err)
+		}
+		if exists {
+			continue
+		}
+		if _, err := conn.Exec(ctx, strings.Replace(def, " INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)); err != nil {
+			return fmt.Errorf("rebuild index %s: %w", name, err)
 		}
 	}
 	return nil

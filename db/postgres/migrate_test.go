@@ -90,3 +90,48 @@ func TestAutovacuumReadsTheServerSetting(t *testing.T) {
 		t.Errorf("Autovacuum = %v, %v; SHOW autovacuum says %q", on, err, show)
 	}
 }
+
+// TestMigrateRebuildsIndexesLeftInvalid: an index a failed CREATE INDEX CONCURRENTLY left
+// invalid is built again by the next migrate, whether or not its migration was recorded.
+func TestMigrateRebuildsIndexesLeftInvalid(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	valid := func(name string) bool {
+		t.Helper()
+		var ok bool
+		err := pool.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, name).Scan(&ok)
+		if err != nil {
+			t.Fatalf("index %s: %v", name, err)
+		}
+		return ok
+	}
+	invalidate := func(name string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass($1)`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Recorded as applied with the index invalid (a rerun that skipped it, before this repair).
+	invalidate("profiles_email")
+	// Not recorded: the build failed and the migration is still pending.
+	invalidate("profiles_search_runs")
+	if _, err := pool.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 8`); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for _, name := range []string{"profiles_email", "profiles_search_runs"} {
+		if !valid(name) {
+			t.Errorf("%s still invalid after migrate", name)
+		}
+	}
+	var stats int
+	if err := pool.QueryRow(ctx, `SELECT attstattarget FROM pg_attribute WHERE attrelid = 'profiles_search_runs'::regclass AND attnum = 1`).Scan(&stats); err != nil {
+		t.Fatal(err)
+	}
+	if stats != 0 {
+		t.Errorf("profiles_search_runs statistics target %d after its migration ran again, want 0", stats)
+	}
+}

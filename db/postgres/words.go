@@ -7,8 +7,11 @@ import (
 )
 
 // The word index (migrations/0008_word_search.sql) holds the runs of the search column: the
-// longest stretches of ASCII letters and digits and non-ASCII characters, split at every other
-// ASCII character, each cut to maxRun characters, and each run reversed too. It narrows a
+// longest stretches of ASCII letters and non-ASCII characters, split at every other ASCII
+// character (digits too), each cut to maxRun characters, and each run reversed too. Digits
+// split runs so that ids and addresses ("user93899", "u1.2@example.com") add common words to
+// the index rather than a million distinct ones, which a prefix ("user:*") would all visit;
+// numbers are left to the trigram index. It narrows a
 // query the trigram index serves slowly: a full name's trigrams ("ber", "eli", " jo") sit in
 // tens of thousands of profiles each, so "elias jorberg" reads some 300 index pages, where
 // its runs read a dozen.
@@ -28,7 +31,7 @@ const (
 // isRunRune reports whether r belongs to a run: the migration's separator class is every
 // other ASCII character.
 func isRunRune(r rune) bool {
-	return r >= utf8.RuneSelf || 'a' <= r && r <= 'z' || '0' <= r && r <= '9'
+	return r >= utf8.RuneSelf || 'a' <= r && r <= 'z'
 }
 
 // wordQuery returns the tsquery that the word index answers for q (lower-cased, as the
