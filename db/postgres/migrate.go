@@ -5,7 +5,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,8 +48,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 		return err
 	}
 
-	invalid, err := dropInvalidIndexes(ctx, conn)
-	if err != nil {
+	if err := repairInvalidIndexes(ctx, conn); err != nil {
 		return err
 	}
 	provider, err := gooseProvider(pool)
@@ -60,9 +58,6 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 	defer provider.Close() // closes goose's database/sql handle, never the pool
 	if _, err := provider.Up(ctx); err != nil {
 		return fmt.Errorf("apply postgres migrations: %w", err)
-	}
-	if err := rebuildIndexes(ctx, conn, invalid); err != nil {
-		return err
 	}
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
@@ -84,42 +79,38 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 // writes still maintain it, and IF NOT EXISTS skips it when the migration runs again.
 var concurrentIndexes = []string{"profiles_email", "profiles_external_id", "profiles_search_runs"}
 
-// dropInvalidIndexes drops the concurrentIndexes that a failed build left invalid, so that the
-// migration that failed builds them again, and returns their definitions. Only migrate builds
-// them, and it holds the migration lock: an invalid one here is no build in progress.
-func dropInvalidIndexes(ctx context.Context, conn *pgx.Conn) (map[string]string, error) {
-	rows, err := conn.Query(ctx, `SELECT c.relname, pg_get_indexdef(i.indexrelid)
+// repairInvalidIndexes rebuilds in place, before any migration runs, the concurrentIndexes that
+// a failed build left invalid. REINDEX CONCURRENTLY keeps the index (and its settings, such as a
+// statistics target) in the catalog throughout, so a migrate that fails or dies at any point
+// leaves nothing missing that a recorded migration made; a pending migration then finds the
+// index valid and skips it. Only migrate builds these, under the migration lock: an invalid one
+// here is no build in progress.
+func repairInvalidIndexes(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT c.relname, c.relname <> ALL($1)
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE NOT i.indisvalid AND c.relname = ANY($1) AND c.relnamespace = current_schema()::regnamespace`, concurrentIndexes)
+WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace
+  AND coalesce(substring(c.relname FROM '^(.*)_cc(?:new|old)[0-9]*$'), c.relname) = ANY($1)
+ORDER BY 2 DESC, 1`, concurrentIndexes)
 	if err != nil {
-		return nil, fmt.Errorf("find invalid indexes: %w", err)
+		return fmt.Errorf("find invalid indexes: %w", err)
 	}
-	defs := map[string]string{}
-	var name, def string
-	if _, err := pgx.ForEachRow(rows, []any{&name, &def}, func() error { defs[name] = def; return nil }); err != nil {
-		return nil, fmt.Errorf("find invalid indexes: %w", err)
+	type invalidIndex struct {
+		Name     string
+		Leftover bool
 	}
-	for name := range defs {
-		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
-			return nil, fmt.Errorf("drop invalid index %s: %w", name, err)
-		}
+	invalid, err := pgx.CollectRows(rows, pgx.RowToStructByPos[invalidIndex])
+	if err != nil {
+		return fmt.Errorf("find invalid indexes: %w", err)
 	}
-	return defs, nil
-}
-
-// rebuildIndexes builds again the dropped indexes that no migration built: those whose
-// migration had already been recorded as applied, with the index invalid.
-func rebuildIndexes(ctx context.Context, conn *pgx.Conn, defs map[string]string) error {
-	for name, def := range defs {
-		var exists bool
-		if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
-			return fmt.Errorf("look up index %s: %w", name, err)
+	for _, ix := range invalid {
+		// A REINDEX CONCURRENTLY that died leaves its copy (_ccnew) or the index it replaced
+		// (_ccold) behind, invalid: drop those first, then rebuild the index itself.
+		stmt := `REINDEX INDEX CONCURRENTLY `
+		if ix.Leftover {
+			stmt = `DROP INDEX CONCURRENTLY IF EXISTS `
 		}
-		if exists {
-			continue
-		}
-		if _, err := conn.Exec(ctx, strings.Replace(def, " INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)); err != nil {
-			return fmt.Errorf("rebuild index %s: %w", name, err)
+		if _, err := conn.Exec(ctx, stmt+pgx.Identifier{ix.Name}.Sanitize()); err != nil {
+			return fmt.Errorf("repair invalid index %s: %w", ix.Name, err)
 		}
 	}
 	return nil

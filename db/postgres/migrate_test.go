@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/poluruprvn/profiles/db/pgtest"
 	"github.com/poluruprvn/profiles/db/postgres"
 )
@@ -91,47 +93,123 @@ func TestAutovacuumReadsTheServerSetting(t *testing.T) {
 	}
 }
 
+// indexCatalog reads what migrate's index repair changes.
+type indexCatalog struct {
+	t    *testing.T
+	pool *pgxpool.Pool
+}
+
+func (c indexCatalog) exec(sql string) {
+	c.t.Helper()
+	if _, err := c.pool.Exec(context.Background(), sql); err != nil {
+		c.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// invalidate marks an index as a failed concurrent build leaves it.
+func (c indexCatalog) invalidate(name string) {
+	c.t.Helper()
+	c.exec(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = '` + name + `'::regclass`)
+}
+
+// state is "valid", "invalid" or "missing".
+func (c indexCatalog) state(name string) string {
+	c.t.Helper()
+	var valid *bool
+	err := c.pool.QueryRow(context.Background(),
+		`SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1))`, name).Scan(&valid)
+	switch {
+	case err != nil:
+		c.t.Fatalf("index %s: %v", name, err)
+	case valid == nil:
+		return "missing"
+	case !*valid:
+		return "invalid"
+	}
+	return "valid"
+}
+
+func (c indexCatalog) statisticsTarget(name string) int {
+	c.t.Helper()
+	var stats int
+	err := c.pool.QueryRow(context.Background(),
+		`SELECT attstattarget FROM pg_attribute WHERE attrelid = $1::regclass AND attnum = 1`, name).Scan(&stats)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return stats
+}
+
 // TestMigrateRebuildsIndexesLeftInvalid: an index a failed CREATE INDEX CONCURRENTLY left
 // invalid is built again by the next migrate, whether or not its migration was recorded.
 func TestMigrateRebuildsIndexesLeftInvalid(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	pool := pgtest.New(t)
-	valid := func(name string) bool {
-		t.Helper()
-		var ok bool
-		err := pool.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, name).Scan(&ok)
-		if err != nil {
-			t.Fatalf("index %s: %v", name, err)
-		}
-		return ok
-	}
-	invalidate := func(name string) {
-		t.Helper()
-		if _, err := pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass($1)`, name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Recorded as applied with the index invalid (a rerun that skipped it, before this repair).
-	invalidate("profiles_email")
-	// Not recorded: the build failed and the migration is still pending.
-	invalidate("profiles_search_runs")
-	if _, err := pool.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 8`); err != nil {
-		t.Fatal(err)
-	}
-	if err := postgres.Migrate(ctx, pool); err != nil {
+	c := indexCatalog{t, pool}
+	c.invalidate("profiles_email")       // recorded as applied: a rerun that skipped it
+	c.invalidate("profiles_search_runs") // not recorded: the build failed, 0008 still pending
+	c.exec(`DELETE FROM goose_db_version WHERE version_id = 8`)
+	if err := postgres.Migrate(context.Background(), pool); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	for _, name := range []string{"profiles_email", "profiles_search_runs"} {
-		if !valid(name) {
-			t.Errorf("%s still invalid after migrate", name)
+		if got := c.state(name); got != "valid" {
+			t.Errorf("%s %s after migrate, want valid", name, got)
 		}
 	}
-	var stats int
-	if err := pool.QueryRow(ctx, `SELECT attstattarget FROM pg_attribute WHERE attrelid = 'profiles_search_runs'::regclass AND attnum = 1`).Scan(&stats); err != nil {
-		t.Fatal(err)
+	if got := c.statisticsTarget("profiles_search_runs"); got != 0 {
+		t.Errorf("profiles_search_runs statistics target %d after its rebuild, want 0", got)
 	}
-	if stats != 0 {
-		t.Errorf("profiles_search_runs statistics target %d after its migration ran again, want 0", stats)
+}
+
+// TestMigrateRepairsIndexesEvenWhenAMigrationFails: the repair runs before any migration, so a
+// migrate that fails afterwards leaves the index valid, never dropped.
+func TestMigrateRepairsIndexesEvenWhenAMigrationFails(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	c := indexCatalog{t, pool}
+	c.invalidate("profiles_email")
+	c.invalidate("profiles_search_runs") // its migration recorded: nothing else sets its statistics
+	// goose refuses a missing migration below the newest applied one.
+	c.exec(`DELETE FROM goose_db_version WHERE version_id = 7`)
+	if err := postgres.Migrate(context.Background(), pool); err == nil {
+		t.Fatal("Migrate with a missing migration succeeded; the test needs it to fail")
+	}
+	for _, name := range []string{"profiles_email", "profiles_search_runs"} {
+		if got := c.state(name); got != "valid" {
+			t.Errorf("%s %s after a failed migrate, want valid", name, got)
+		}
+	}
+	if got := c.statisticsTarget("profiles_search_runs"); got != 0 {
+		t.Errorf("profiles_search_runs statistics target %d after its rebuild, want 0", got)
+	}
+}
+
+// TestMigrateDropsWhatAnInterruptedRepairLeft: a REINDEX CONCURRENTLY that died leaves its copy
+// (_ccnew) or the index it replaced (_ccold) behind, invalid; the next migrate drops them, and
+// nothing else.
+func TestMigrateDropsWhatAnInterruptedRepairLeft(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	c := indexCatalog{t, pool}
+	c.exec(`CREATE INDEX profiles_email_ccnew ON profiles (project_id)`)
+	c.exec(`CREATE INDEX profiles_search_runs_ccold1 ON profiles (project_id)`)
+	c.exec(`CREATE INDEX someone_elses_ccnew ON profiles (project_id)`)
+	for _, name := range []string{"profiles_email_ccnew", "profiles_search_runs_ccold1", "someone_elses_ccnew"} {
+		c.invalidate(name)
+	}
+	if err := postgres.Migrate(context.Background(), pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for name, want := range map[string]string{
+		"profiles_email_ccnew":        "missing",
+		"profiles_search_runs_ccold1": "missing",
+		"someone_elses_ccnew":         "invalid",
+		"profiles_email":              "valid",
+		"profiles_search_runs":        "valid",
+	} {
+		if got := c.state(name); got != want {
+			t.Errorf("%s %s after migrate, want %s", name, got, want)
+		}
 	}
 }
