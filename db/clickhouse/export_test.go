@@ -1,5 +1,10 @@
 package clickhouse
 
+import (
+	"sync"
+	"time"
+)
+
 // Hooks for the external tests of statsReads.
 
 // HoldStatsSlots takes every query slot of r, so that callers queue and share, until release.
@@ -29,11 +34,15 @@ func OpenStatsRead(r *EventReader, projectID string) (groups, callers int) {
 func StatsQueries(r *EventReader) int64 { return r.reads.queries.Load() }
 
 // HoldStatsProject makes the next read of a project wait, as if the project's previous query
-// were still running, until release.
+// were still running, until release (which may be called more than once).
 func HoldStatsProject(r *EventReader, projectID string) (release func()) {
 	held := newStatsRead()
 	r.reads.mu.Lock()
 	r.reads.last[projectID] = held
 	r.reads.mu.Unlock()
-	return func() { close(held.done) }
+	var once sync.Once
+	return func() { once.Do(func() { close(held.done) }) }
 }
+
+// SetStatsPatience sets how long r's reads wait for their project's previous query.
+func SetStatsPatience(r *EventReader, d time.Duration) { r.reads.patience = d }

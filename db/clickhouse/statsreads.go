@@ -29,9 +29,10 @@ import (
 // merge happened between two reads) waits for a read of its own, since EventStats counts each id
 // in one group only. TestStatsReadsShareQueries pins this.
 type statsReads struct {
-	conn    driver.Conn
-	slots   chan struct{}
-	queries atomic.Int64 // run so far
+	conn     driver.Conn
+	slots    chan struct{}
+	patience time.Duration // statsReadPatience; tests shorten or lengthen it
+	queries  atomic.Int64  // run so far
 
 	mu   sync.Mutex
 	open map[string]*statsRead // per project: the read still taking callers
@@ -49,7 +50,8 @@ const (
 )
 
 func newStatsReads(conn driver.Conn) *statsReads {
-	return &statsReads{conn: conn, slots: make(chan struct{}, statsReadSlots), open: map[string]*statsRead{}, last: map[string]*statsRead{}}
+	return &statsReads{conn: conn, slots: make(chan struct{}, statsReadSlots), patience: statsReadPatience,
+		open: map[string]*statsRead{}, last: map[string]*statsRead{}}
 }
 
 // statsRead is one query's worth of groups and, once done is closed, its answers.
@@ -59,7 +61,8 @@ type statsRead struct {
 	at     map[string]int // groupKey -> position in groups
 	owner  map[string]int // distinct id -> position of its group
 	ids    int
-	joined int // callers sharing it
+	joined int  // callers sharing it
+	alone  bool // its first caller's groups overlap: EventStats refuses them, so nobody joins
 	done   chan struct{}
 	stats  []Stats
 	err    error
@@ -70,9 +73,12 @@ func newStatsRead() *statsRead {
 }
 
 // join adds groups and returns their positions, or false when they do not fit: too many ids,
-// or a group overlapping another one without equalling it. A new read takes any groups (a
-// caller's own overlapping groups then fail its query alone, as EventStats refuses them).
+// or a group overlapping another one without equalling it. A new read takes any groups; if a
+// caller's own groups overlap, the read is left to it alone, and its query fails it alone.
 func (r *statsRead) join(groups [][]string) ([]int, bool) {
+	if r.alone {
+		return nil, false
+	}
 	fresh := len(r.groups) == 0
 	pos := make([]int, len(groups))
 	var add [][]string
@@ -90,11 +96,12 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 			pos[i] = p
 			continue
 		}
-		if !fresh {
-			for _, id := range g {
-				if _, taken := r.owner[id]; taken || claimed[id] {
+		for _, id := range g {
+			if _, taken := r.owner[id]; taken || claimed[id] {
+				if !fresh {
 					return nil, false
 				}
+				r.alone = true
 			}
 		}
 		for _, id := range g {
@@ -146,7 +153,9 @@ func (s *statsReads) stats(ctx context.Context, projectID string, groups [][]str
 	s.mu.Unlock()
 
 	if lead {
-		s.lead(ctx, projectID, read)
+		// Others may join and wait on it, so the read runs to the end whether or not this
+		// caller still wants it; the caller waits like any other, and may give up.
+		go s.lead(context.WithoutCancel(ctx), projectID, read)
 	}
 	select {
 	case <-read.done:
@@ -164,11 +173,10 @@ func (s *statsReads) stats(ctx context.Context, projectID string, groups [][]str
 }
 
 // lead waits for the project's previous read and a slot, closes the read to newcomers and runs
-// it. Others may be waiting on it, so it runs whether or not the leader's own request is still
-// wanted.
+// it.
 func (s *statsReads) lead(ctx context.Context, projectID string, read *statsRead) {
 	if read.after != nil {
-		wait := time.NewTimer(statsReadPatience)
+		wait := time.NewTimer(s.patience)
 		select {
 		case <-read.after.done:
 		case <-wait.C:
@@ -182,7 +190,7 @@ func (s *statsReads) lead(ctx context.Context, projectID string, read *statsRead
 		delete(s.open, projectID)
 	}
 	s.mu.Unlock()
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statsReadTimeout)
+	qctx, cancel := context.WithTimeout(ctx, statsReadTimeout)
 	read.stats, read.err = EventStats(qctx, s.conn, projectID, read.groups)
 	s.queries.Add(1)
 	cancel()

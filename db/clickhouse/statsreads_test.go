@@ -125,6 +125,7 @@ func TestStatsReadsOneQueryPerProject(t *testing.T) {
 	other.ProjectID = "other"
 	insert(t, conn, row("a", "m1", t0, 0), row("c", "m2", t0, 0), other)
 	reader := clickhouse.NewEventReader(conn)
+	clickhouse.SetStatsPatience(reader, time.Hour) // only release lets proj's next read run
 	release := clickhouse.HoldStatsProject(reader, "proj")
 
 	call := func(project string, ids ...string) chan []profiles.EventStats {
@@ -186,6 +187,83 @@ func TestStatsReadsDoNotWaitForAStuckQuery(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a read still waits for its project's stuck query after 10 s")
+	}
+}
+
+// TestStatsReadsLetTheirFirstCallerGiveUp: the caller that started a read may leave while it
+// waits its turn; the read still runs for those who joined it.
+func TestStatsReadsLetTheirFirstCallerGiveUp(t *testing.T) {
+	t.Parallel()
+	conn := chtest.New(t)
+	insert(t, conn, row("a", "m1", t0, 0))
+	reader := clickhouse.NewEventReader(conn)
+	clickhouse.SetStatsPatience(reader, time.Hour)
+	release := clickhouse.HoldStatsProject(reader, "proj")
+	defer release()
+
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := reader.Stats(ctx, "proj", [][]string{{"a"}})
+		first <- err
+	}()
+	waitOpen(t, reader, "proj", 1, 1)
+	joined := make(chan []profiles.EventStats, 1)
+	go func() {
+		s, err := reader.Stats(context.Background(), "proj", [][]string{{"a"}})
+		if err != nil {
+			t.Errorf("the caller that joined: %v", err)
+		}
+		joined <- s
+	}()
+	waitOpen(t, reader, "proj", 1, 2)
+	select {
+	case err := <-first:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the first caller: err %v, want its deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first caller of a read still waits 5 s past its 50 ms deadline")
+	}
+	release()
+	if got := <-joined; len(got) != 1 || got[0].Count != 1 {
+		t.Errorf("the caller that joined: %+v, want one event", got)
+	}
+}
+
+// TestStatsReadsLeaveOverlappingGroupsAlone: a caller whose own groups overlap gets EventStats'
+// refusal, and nobody who comes after it shares that read and its error.
+func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
+	t.Parallel()
+	conn := chtest.New(t)
+	insert(t, conn, row("d", "m1", t0, 0))
+	reader := clickhouse.NewEventReader(conn)
+	clickhouse.SetStatsPatience(reader, time.Hour)
+	release := clickhouse.HoldStatsProject(reader, "proj")
+
+	bad := make(chan error, 1)
+	go func() {
+		_, err := reader.Stats(context.Background(), "proj", [][]string{{"a", "b"}, {"b", "c"}})
+		bad <- err
+	}()
+	waitOpen(t, reader, "proj", 2, 1)
+	good := make(chan error, 1)
+	var got []profiles.EventStats
+	go func() {
+		var err error
+		got, err = reader.Stats(context.Background(), "proj", [][]string{{"d"}})
+		good <- err
+	}()
+	waitOpen(t, reader, "proj", 1, 1) // a read of its own
+	release()
+	if err := <-bad; err == nil {
+		t.Error("overlapping groups: no error")
+	}
+	if err := <-good; err != nil {
+		t.Errorf("the caller after them: %v", err)
+	} else if len(got) != 1 || got[0].Count != 1 {
+		t.Errorf("the caller after them: %+v, want one event", got)
 	}
 }
 
