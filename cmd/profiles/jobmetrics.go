@@ -15,20 +15,27 @@ import (
 // growing backlog is visible without reading logs. Counting reads every retained job (41 ms
 // of Postgres with some 30,000 completed ones), so a count serves every scrape for maxAge:
 // scrapers that come often (bench samples /metrics four times a second) cost no more than one.
+// One count runs at a time, and a failed one is kept like any other, so a stalled Postgres
+// costs one count of at most timeout per maxAge, and no scrape waits behind another's.
 type jobCollector struct {
-	pool   *pgxpool.Pool
-	desc   *prometheus.Desc
-	maxAge time.Duration
+	pool    *pgxpool.Pool
+	desc    *prometheus.Desc
+	maxAge  time.Duration
+	timeout time.Duration
+	now     func() time.Time
 
-	mu     sync.Mutex
-	counts []postgres.JobCount
-	at     time.Time
+	mu       sync.Mutex
+	counts   []postgres.JobCount
+	err      error
+	at       time.Time     // when the kept count ended; zero before the first
+	counting chan struct{} // closed when the running count ends; nil while none runs
 }
 
 func newJobCollector(pool *pgxpool.Pool) *jobCollector {
-	return &jobCollector{pool: pool, maxAge: 5 * time.Second, desc: prometheus.NewDesc("profiles_river_jobs",
-		"River jobs by queue, kind and state (available, running, retryable, discarded, completed, ...), counted at most every 5 s.",
-		[]string{"queue", "kind", "state"}, nil)}
+	return &jobCollector{pool: pool, maxAge: 5 * time.Second, timeout: 2 * time.Second, now: time.Now,
+		desc: prometheus.NewDesc("profiles_river_jobs",
+			"River jobs by queue, kind and state (available, running, retryable, discarded, completed, ...), counted at most every 5 s.",
+			[]string{"queue", "kind", "state"}, nil)}
 }
 
 func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -44,20 +51,36 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// current returns the kept counts, counting again when they are older than maxAge. A failed
-// count is not kept: the next scrape tries again.
+// current returns the kept count while it is younger than maxAge, else counts again. While a
+// count runs, other callers get the previous counts if there are any, else wait for it.
 func (c *jobCollector) current() ([]postgres.JobCount, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.counts != nil && time.Since(c.at) < c.maxAge {
-		return c.counts, nil
+	if !c.at.IsZero() && c.now().Sub(c.at) < c.maxAge {
+		defer c.mu.Unlock()
+		return c.counts, c.err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+	if running := c.counting; running != nil {
+		if c.counts != nil {
+			defer c.mu.Unlock()
+			return c.counts, nil
+		}
+		c.mu.Unlock()
+		<-running
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.counts, c.err
+	}
+	running := make(chan struct{})
+	c.counting = running
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	counts, err := postgres.JobCounts(ctx, c.pool)
-	if err != nil {
-		return nil, err
-	}
-	c.counts, c.at = counts, time.Now()
-	return counts, nil
+	cancel()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts, c.err, c.at, c.counting = counts, err, c.now(), nil
+	close(running)
+	return counts, err
 }

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/poluruprvn/profiles/db/pgtest"
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
@@ -34,31 +40,126 @@ func TestJobMetrics(t *testing.T) {
 func TestJobMetricsKeepACountForMaxAge(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t)
-	ctx := context.Background()
-	c := newJobCollector(pool)
-	jobs := func() int64 {
-		t.Helper()
-		counts, err := c.current()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		for _, jc := range counts {
-			n += jc.Count
-		}
-		return n
-	}
-	before := jobs()
-	if _, err := pool.Exec(ctx, `INSERT INTO river_job (kind, args, max_attempts) VALUES ('metrics_test', '{}', 1)`); err != nil {
+	c, clock := clockedJobCollector(t, pool)
+	before := jobTotal(t, c)
+	if _, err := pool.Exec(context.Background(), `INSERT INTO river_job (kind, args, max_attempts) VALUES ('metrics_test', '{}', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	if n := jobs(); n != before {
+	clock.add(c.maxAge - time.Millisecond)
+	if n := jobTotal(t, c); n != before {
 		t.Errorf("%d jobs within maxAge of a count of %d, want the kept count", n, before)
 	}
-	c.mu.Lock()
-	c.maxAge = 0
-	c.mu.Unlock()
-	if n := jobs(); n != before+1 {
+	clock.add(time.Millisecond)
+	if n := jobTotal(t, c); n != before+1 {
 		t.Errorf("%d jobs after maxAge, want a new count (%d)", n, before+1)
 	}
+}
+
+// While Postgres stalls, one count runs at a time: a scrape meanwhile gets the previous counts
+// at once, and a count that failed is kept for maxAge like any other.
+func TestJobMetricsCountOnceWhilePostgresStalls(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	c, clock := clockedJobCollector(t, pool)
+	c.timeout = 300 * time.Millisecond
+	before := jobTotal(t, c)
+
+	// An exclusive lock on river_job holds every count until the transaction ends.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE river_job IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(c.maxAge)
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := c.current()
+		stalled <- err
+	}()
+	waitFor(t, "a count under way", 5*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.counting != nil
+	})
+	if n := jobTotal(t, c); n != before { // the lock is held: this cannot have counted
+		t.Errorf("a scrape during a count: %d jobs, want the previous count's %d", n, before)
+	}
+	if err := <-stalled; err == nil {
+		t.Fatal("a count behind an exclusive lock succeeded")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.current(); err == nil {
+		t.Error("within maxAge of a failed count, a scrape counted again")
+	}
+	clock.add(c.maxAge)
+	if n := jobTotal(t, c); n != before {
+		t.Errorf("after the stall: %d jobs, want %d", n, before)
+	}
+}
+
+// A failed count leaves the job gauges out of /metrics and serves every other metric.
+func TestMetricsServeWhatTheyCanWhenJobCountsFail(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	c := newJobCollector(pool)
+	pool.Close() // every count now fails
+	var logged strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logged, nil))
+	rec := httptest.NewRecorder()
+	newMetrics(c).handler(logger).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics with failing job counts: %d, body without go_goroutines:\n%.300s", rec.Code, body)
+	}
+	if strings.Contains(body, "profiles_river_jobs{") {
+		t.Error("/metrics reports job counts it could not take")
+	}
+	if !strings.Contains(logged.String(), "count river jobs") {
+		t.Errorf("the failed count is not logged: %q", logged.String())
+	}
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func clockedJobCollector(t *testing.T, pool *pgxpool.Pool) (*jobCollector, *testClock) {
+	t.Helper()
+	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := newJobCollector(pool)
+	c.now = clock.now
+	return c, clock
+}
+
+// jobTotal is the sum of the collector's counts.
+func jobTotal(t *testing.T, c *jobCollector) int64 {
+	t.Helper()
+	counts, err := c.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, jc := range counts {
+		n += jc.Count
+	}
+	return n
 }

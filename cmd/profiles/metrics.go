@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -56,8 +57,13 @@ func (m *metrics) observe(path string, rec *accessRecord, status int, took time.
 	m.duration.WithLabelValues(route).Observe(took.Seconds())
 }
 
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+// handler serves every metric it can gather: a collector that fails (the job counts, while
+// Postgres is away) is logged and left out, rather than failing the scrape of the others.
+func (m *metrics) handler(logger *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	})
 }
 
 // figureCollector exports the event-figure cache's counts (nothing without a cache).

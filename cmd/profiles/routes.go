@@ -59,7 +59,7 @@ func routes(svc services, c routeConfig) http.Handler {
 
 	r.Get("/healthz", healthz)
 	r.Get("/readyz", c.ready.readyz)
-	r.Method(http.MethodGet, "/metrics", c.metrics.handler())
+	r.Method(http.MethodGet, "/metrics", c.metrics.handler(c.logger))
 
 	api := connect.WithHandlerOptions(
 		connect.WithInterceptors(rpcLogger{}, c.authn.Interceptor()),
@@ -103,6 +103,6 @@ func workerRoutes(ready *readiness, logger *slog.Logger, m *metrics) http.Handle
 	r.Use(withRequestID, accessLog(logger, m), recoverPanics(logger))
 	r.Get("/healthz", healthz)
 	r.Get("/readyz", ready.readyz)
-	r.Method(http.MethodGet, "/metrics", m.handler())
+	r.Method(http.MethodGet, "/metrics", m.handler(logger))
 	return r
 }
