@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/poluruprvn/profiles/internal/fakeclock"
 )
 
 // countingStore is an in-memory KeyStore that counts lookups; the cache's own tests need no
@@ -41,27 +43,10 @@ func (s *countingStore) set(k StoredKey) {
 	s.keys[k.ID] = k
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func setupCache(t *testing.T, cfg CacheConfig) (*KeyCache, *countingStore, *fakeClock) {
+func setupCache(t *testing.T, cfg CacheConfig) (*KeyCache, *countingStore, *fakeclock.Clock) {
 	t.Helper()
 	store := &countingStore{keys: map[string]StoredKey{}}
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cache := NewKeyCache(store, cfg)
 	cache.now = clock.Now
 	return cache, store, clock

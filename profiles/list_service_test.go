@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/poluruprvn/profiles/internal/fakeclock"
 )
 
 // listStore is a Store whose List answers page records and total, and whose Count takes half
@@ -30,7 +32,7 @@ func (s *listStore) List(_ context.Context, _ string, q Query) ([]Record, int, e
 }
 
 func (s *listStore) Count(context.Context, string, Query) (int, error) {
-	s.clock.advance(500 * time.Millisecond)
+	s.clock.Advance(500 * time.Millisecond)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts++
@@ -50,10 +52,10 @@ func (noEvents) History(context.Context, string, []string, string, int) ([]Event
 // Kept totals belong to one project and one query and filters, whatever the page.
 func TestListKeepsTotalsPerProjectAndQuery(t *testing.T) {
 	t.Parallel()
-	clock := &fakeCount{clock: time.Unix(1e9, 0)}
+	clock := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0))}
 	store := &listStore{clock: clock, page: make([]Record, 3), total: -1, count: 1000}
 	s := NewService(store, noEvents{}, nil)
-	s.totals.now = clock.now
+	s.totals.now = clock.Now
 	ctx := context.Background()
 	list := func(project string, req ListRequest) int {
 		t.Helper()

@@ -7,29 +7,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/poluruprvn/profiles/internal/fakeclock"
 )
 
 // fakeCount is a count that takes cost on a fake clock and answers n.
 type fakeCount struct {
+	*fakeclock.Clock
 	mu    sync.Mutex
-	clock time.Time
 	n     int
 	cost  time.Duration
 	err   error
 	calls atomic.Int32
 	gate  chan struct{} // when set, a count waits for it before it answers
-}
-
-func (f *fakeCount) now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.clock
-}
-
-func (f *fakeCount) advance(d time.Duration) {
-	f.mu.Lock()
-	f.clock = f.clock.Add(d)
-	f.mu.Unlock()
 }
 
 func (f *fakeCount) count(ctx context.Context) (int, error) {
@@ -41,22 +31,22 @@ func (f *fakeCount) count(ctx context.Context) (int, error) {
 			return 0, ctx.Err()
 		}
 	}
+	f.Advance(f.cost)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.clock = f.clock.Add(f.cost)
 	return f.n, f.err
 }
 
 func newFakeTotals(f *fakeCount) *totals {
 	t := newTotals()
-	t.now = f.now
+	t.now = f.Now
 	return t
 }
 
 func TestTotalsKeepOnlyCostlyCounts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := &fakeCount{clock: time.Unix(1e9, 0), n: 7, cost: time.Millisecond}
+	f := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0)), n: 7, cost: time.Millisecond}
 	tot := newFakeTotals(f)
 	for i := range 3 {
 		if n, err := tot.count(ctx, "k", f.count); n != 7 || err != nil {
@@ -76,7 +66,7 @@ func TestTotalsKeepOnlyCostlyCounts(t *testing.T) {
 func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := &fakeCount{clock: time.Unix(1e9, 0), n: 100, cost: 500 * time.Millisecond}
+	f := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0)), n: 100, cost: 500 * time.Millisecond}
 	tot := newFakeTotals(f)
 	if n, _ := tot.count(ctx, "k", f.count); n != 100 {
 		t.Fatalf("first count = %d, want 100", n)
@@ -85,7 +75,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 	f.n = 101 // a write lands
 	f.mu.Unlock()
 
-	f.advance(time.Second) // 1 s after the count ended: fresh (kept for 2 s)
+	f.Advance(time.Second) // 1 s after the count ended: fresh (kept for 2 s)
 	if n, _ := tot.count(ctx, "k", f.count); n != 100 || f.calls.Load() != 1 {
 		t.Fatalf("fresh = %d after %d counts; want the kept 100 without a recount", n, f.calls.Load())
 	}
@@ -93,7 +83,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 		t.Errorf("peek = %d, want the kept 100", n)
 	}
 
-	f.advance(time.Second) // 2 s after: stale, one recount runs behind the answer
+	f.Advance(time.Second) // 2 s after: stale, one recount runs behind the answer
 	f.gate = make(chan struct{})
 	var wg sync.WaitGroup
 	for range 5 {
@@ -112,7 +102,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 	}
 
 	f.gate = nil
-	f.advance(10 * time.Second) // far past maxAge: wait for a new count
+	f.Advance(10 * time.Second) // far past maxAge: wait for a new count
 	if n := tot.peek("k"); n != 0 {
 		t.Errorf("peek = %d past maxAge, want 0: an expired count is no hint", n)
 	}
@@ -127,7 +117,7 @@ func TestTotalsFreshThenStaleThenExpired(t *testing.T) {
 // Requests of one key share one count; one that gives up does not cancel it for the others.
 func TestTotalsShareOneCount(t *testing.T) {
 	t.Parallel()
-	f := &fakeCount{clock: time.Unix(1e9, 0), n: 9, cost: time.Second, gate: make(chan struct{})}
+	f := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0)), n: 9, cost: time.Second, gate: make(chan struct{})}
 	tot := newFakeTotals(f)
 
 	gone, cancel := context.WithCancel(context.Background())
@@ -162,7 +152,7 @@ func TestTotalsShareOneCount(t *testing.T) {
 
 func TestTotalsNeverKeepErrors(t *testing.T) {
 	t.Parallel()
-	f := &fakeCount{clock: time.Unix(1e9, 0), cost: time.Second, err: errors.New("postgres is down")}
+	f := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0)), cost: time.Second, err: errors.New("postgres is down")}
 	tot := newFakeTotals(f)
 	if _, err := tot.count(context.Background(), "k", f.count); err == nil {
 		t.Fatal("a failed count answered without an error")
@@ -176,7 +166,7 @@ func TestTotalsNeverKeepErrors(t *testing.T) {
 // A count that takes longer than maxAge is still served once it is done.
 func TestTotalsKeepLongCounts(t *testing.T) {
 	t.Parallel()
-	f := &fakeCount{clock: time.Unix(1e9, 0), n: 5, cost: 8 * time.Second}
+	f := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0)), n: 5, cost: 8 * time.Second}
 	tot := newFakeTotals(f)
 	for range 2 {
 		if n, err := tot.count(context.Background(), "k", f.count); n != 5 || err != nil {
@@ -191,7 +181,7 @@ func TestTotalsKeepLongCounts(t *testing.T) {
 // Counts of many keys at once take at most countSlots connections; the rest wait their turn.
 func TestTotalsBoundConcurrentCounts(t *testing.T) {
 	t.Parallel()
-	f := &fakeCount{clock: time.Unix(1e9, 0), n: 1, cost: time.Second, gate: make(chan struct{})}
+	f := &fakeCount{Clock: fakeclock.New(time.Unix(1e9, 0)), n: 1, cost: time.Second, gate: make(chan struct{})}
 	tot := newFakeTotals(f)
 	var wg sync.WaitGroup
 	for i := range 6 {

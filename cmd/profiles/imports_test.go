@@ -24,7 +24,7 @@ var importRules = []struct {
 	{[]string{"db/clickhouse"}, []string{"@db/postgres", "@jobs", "@bridge", "@bench", "@cmd/"}, "adapters never import each other; cmd wires them"},
 	{[]string{"jobs"}, []string{"@db/", "@bridge", "@bench", "@cmd/", "github.com/ClickHouse/"}, "workers depend on small interfaces that db implements"},
 	{[]string{"bridge"}, []string{"@db/", "@jobs", "@bench", "@cmd/"}, "the NATS bridge feeds the identity service, whatever stores it"},
-	{[]string{"*"}, []string{"@db/pgtest", "@db/chtest"}, "test databases are for tests only"},
+	{[]string{"*"}, []string{"@db/pgtest", "@db/chtest", "@internal/fakeclock"}, "test databases and clocks are for tests only"},
 	{[]string{"*"}, []string{"@cmd/"}, "nothing imports the binary"},
 }
 

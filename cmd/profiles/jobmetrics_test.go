@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/poluruprvn/profiles/db/pgtest"
 	profilesv1 "github.com/poluruprvn/profiles/gen/profiles/v1"
 	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
+	"github.com/poluruprvn/profiles/internal/fakeclock"
 )
 
 // TestJobMetrics: /metrics reports River's jobs by queue, kind and state, so a projection job
@@ -45,11 +45,11 @@ func TestJobMetricsKeepACountForMaxAge(t *testing.T) {
 	if _, err := pool.Exec(context.Background(), `INSERT INTO river_job (kind, args, max_attempts) VALUES ('metrics_test', '{}', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(c.maxAge - time.Millisecond)
+	clock.Advance(c.maxAge - time.Millisecond)
 	if n := jobTotal(t, c); n != before {
 		t.Errorf("%d jobs within maxAge of a count of %d, want the kept count", n, before)
 	}
-	clock.add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	if n := jobTotal(t, c); n != before+1 {
 		t.Errorf("%d jobs after maxAge, want a new count (%d)", n, before+1)
 	}
@@ -74,7 +74,7 @@ func TestJobMetricsCountOnceWhilePostgresStalls(t *testing.T) {
 	if _, err := tx.Exec(ctx, `LOCK TABLE river_job IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(c.maxAge)
+	clock.Advance(c.maxAge)
 	stalled := make(chan error, 1)
 	go func() {
 		_, err := c.current()
@@ -97,7 +97,7 @@ func TestJobMetricsCountOnceWhilePostgresStalls(t *testing.T) {
 	if _, err := c.current(); err == nil {
 		t.Error("within maxAge of a failed count, a scrape counted again")
 	}
-	clock.add(c.maxAge)
+	clock.Advance(c.maxAge)
 	if n := jobTotal(t, c); n != before {
 		t.Errorf("after the stall: %d jobs, want %d", n, before)
 	}
@@ -125,28 +125,11 @@ func TestMetricsServeWhatTheyCanWhenJobCountsFail(t *testing.T) {
 	}
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func clockedJobCollector(t *testing.T, pool *pgxpool.Pool) (*jobCollector, *testClock) {
+func clockedJobCollector(t *testing.T, pool *pgxpool.Pool) (*jobCollector, *fakeclock.Clock) {
 	t.Helper()
-	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	c := newJobCollector(pool)
-	c.now = clock.now
+	c.now = clock.Now
 	return c, clock
 }
 

@@ -194,11 +194,7 @@ func TestStatsReadsDoNotWaitForAStuckQuery(t *testing.T) {
 // waits its turn; the read still runs for those who joined it.
 func TestStatsReadsLetTheirFirstCallerGiveUp(t *testing.T) {
 	t.Parallel()
-	conn := chtest.New(t)
-	insert(t, conn, row("a", "m1", t0, 0))
-	reader := clickhouse.NewEventReader(conn)
-	clickhouse.SetStatsPatience(reader, time.Hour)
-	release := clickhouse.HoldStatsProject(reader, "proj")
+	reader, release := heldReader(t, row("a", "m1", t0, 0))
 	defer release()
 
 	first := make(chan error, 1)
@@ -236,11 +232,8 @@ func TestStatsReadsLetTheirFirstCallerGiveUp(t *testing.T) {
 // refusal, and nobody who comes after it shares that read and its error.
 func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
 	t.Parallel()
-	conn := chtest.New(t)
-	insert(t, conn, row("d", "m1", t0, 0))
-	reader := clickhouse.NewEventReader(conn)
-	clickhouse.SetStatsPatience(reader, time.Hour)
-	release := clickhouse.HoldStatsProject(reader, "proj")
+	reader, release := heldReader(t, row("d", "m1", t0, 0))
+	defer release()
 
 	bad := make(chan error, 1)
 	go func() {
@@ -265,6 +258,17 @@ func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
 	} else if len(got) != 1 || got[0].Count != 1 {
 		t.Errorf("the caller after them: %+v, want one event", got)
 	}
+}
+
+// heldReader stores rows and returns a reader whose next read of "proj" waits, as behind a
+// running query of its project, until release: no sooner, however long that takes.
+func heldReader(t *testing.T, rows ...clickhouse.EventRow) (*clickhouse.EventReader, func()) {
+	t.Helper()
+	conn := chtest.New(t)
+	insert(t, conn, rows...)
+	reader := clickhouse.NewEventReader(conn)
+	clickhouse.SetStatsPatience(reader, time.Hour)
+	return reader, clickhouse.HoldStatsProject(reader, "proj")
 }
 
 func waitOpen(t *testing.T, reader *clickhouse.EventReader, project string, groups, callers int) {
