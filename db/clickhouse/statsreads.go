@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,7 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 	if r.alone {
 		return nil, false
 	}
-	fresh := len(r.groups) == 0
+	fresh := r.joined == 0 // its first caller (join runs before the caller is counted)
 	pos := make([]int, len(groups))
 	var add [][]string
 	var addKeys []string
@@ -134,6 +135,9 @@ func groupKey(ids []string) string { return strings.Join(ids, "\x00") }
 
 // stats returns EventStats(projectID, groups), from a query it may share with other callers.
 func (s *statsReads) stats(ctx context.Context, projectID string, groups [][]string) ([]Stats, error) {
+	if len(groups) == 0 {
+		return []Stats{}, nil // an empty page: nothing to ask, and a read of nothing could be joined
+	}
 	s.mu.Lock()
 	read := s.open[projectID]
 	var pos []int
@@ -191,7 +195,7 @@ func (s *statsReads) lead(ctx context.Context, projectID string, read *statsRead
 	}
 	s.mu.Unlock()
 	qctx, cancel := context.WithTimeout(ctx, statsReadTimeout)
-	read.stats, read.err = EventStats(qctx, s.conn, projectID, read.groups)
+	read.stats, read.err = s.query(qctx, projectID, read.groups)
 	s.queries.Add(1)
 	cancel()
 	<-s.slots
@@ -201,4 +205,15 @@ func (s *statsReads) lead(ctx context.Context, projectID string, read *statsRead
 	}
 	s.mu.Unlock()
 	close(read.done)
+}
+
+// query runs EventStats, turning a panic into the read's error: it runs in a goroutine of its
+// own, beyond the reach of the HTTP server's recovery.
+func (s *statsReads) query(ctx context.Context, projectID string, groups [][]string) (stats []Stats, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			stats, err = nil, fmt.Errorf("clickhouse: event stats panicked: %v", p)
+		}
+	}()
+	return EventStats(ctx, s.conn, projectID, groups)
 }

@@ -3,6 +3,8 @@ package clickhouse_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,6 +259,41 @@ func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
 		t.Errorf("the caller after them: %v", err)
 	} else if len(got) != 1 || got[0].Count != 1 {
 		t.Errorf("the caller after them: %+v, want one event", got)
+	}
+}
+
+// A page without profiles asks ClickHouse nothing, and opens no read that others could join.
+func TestStatsReadsAskNothingForNoGroups(t *testing.T) {
+	t.Parallel()
+	reader, release := heldReader(t)
+	defer release()
+	done := make(chan error, 1)
+	go func() {
+		got, err := reader.Stats(context.Background(), "proj", nil)
+		if err == nil && len(got) != 0 {
+			err = fmt.Errorf("figures %+v for no groups", got)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stats of no groups waits for the project's previous query")
+	}
+	if g, c := clickhouse.OpenStatsRead(reader, "proj"); g != 0 || c != 0 {
+		t.Errorf("an open read of %d groups and %d callers after Stats of no groups", g, c)
+	}
+}
+
+// A query that panics fails its read's callers; it runs outside any request's recovery.
+func TestStatsReadsTurnAPanicIntoAnError(t *testing.T) {
+	t.Parallel()
+	reader := clickhouse.NewEventReader(nil) // EventStats dereferences the nil connection
+	if _, err := reader.Stats(context.Background(), "proj", [][]string{{"a"}}); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Errorf("Stats over a nil connection: err %v, want the panic as an error", err)
 	}
 }
 
