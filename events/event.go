@@ -21,6 +21,17 @@ type Event struct {
 	Timestamp   time.Time      // client time; ReceivedAt when the client sent none
 	ReceivedAt  time.Time      // server time the request arrived
 	MessageID   string         // client idempotency key, or a random one the server assigned
+
+	encoded json.RawMessage // Properties as Accept encoded them to measure the event
+}
+
+// EncodedProperties returns e's properties as EncodeProperties writes them: the encoding Accept
+// measured, when e came from Accept (so a stored event is encoded once), else a new one.
+func (e Event) EncodedProperties() (json.RawMessage, error) {
+	if e.encoded != nil {
+		return e.encoded, nil
+	}
+	return EncodeProperties(e.Properties)
 }
 
 // Record is an accepted event on its way from durable storage to the read model: properties stay
@@ -39,7 +50,7 @@ type Record struct {
 
 // Record encodes e's properties.
 func (e Event) Record() (Record, error) {
-	props, err := EncodeProperties(e.Properties)
+	props, err := e.EncodedProperties()
 	if err != nil {
 		return Record{}, err
 	}

@@ -80,6 +80,7 @@ func accept(projectID string, e Event, now time.Time, prefix string) (Event, int
 		return Event{}, 0, fieldErr(prefix+"properties", "an event must be at most %d bytes stored (properties as JSON, name and ids), got %d", MaxEventBytes, size)
 	}
 
+	e.encoded = props
 	e.ProjectID = projectID
 	e.DistinctID = e.ExternalID
 	if e.DistinctID == "" {

@@ -359,8 +359,8 @@ type payloadLine struct {
 	MessageID   string `json:"m"`
 	Timestamp   int64  `json:"t"`
 	ReceivedAt  int64  `json:"r"`
-	// Properties: map[string]any when writing (events.EncodeProperties' encoding: the encoder
-	// below sorts keys and leaves HTML alone), json.RawMessage when reading.
+	// Properties: events.EncodeProperties' encoding (keys sorted, HTML left alone), as
+	// json.RawMessage when writing and reading.
 	Properties any `json:"o"`
 }
 
@@ -369,16 +369,16 @@ type payloadLine struct {
 func EncodePayload(buf *bytes.Buffer, es []events.Event) error {
 	enc := json.NewEncoder(buf) // one object and '\n' per Encode: JSON lines
 	enc.SetEscapeHTML(false)
-	empty := map[string]any{}
 	for i, e := range es {
+		props, err := e.EncodedProperties() // Accept's encoding: properties are encoded once
+		if err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
 		line := payloadLine{
 			ProjectID: e.ProjectID, DistinctID: e.DistinctID, AnonymousID: e.AnonymousID,
 			ExternalID: e.ExternalID, Name: e.Name, MessageID: e.MessageID,
 			Timestamp: e.Timestamp.UnixMicro(), ReceivedAt: e.ReceivedAt.UnixMicro(),
-			Properties: e.Properties,
-		}
-		if e.Properties == nil {
-			line.Properties = empty
+			Properties: props,
 		}
 		if err := enc.Encode(&line); err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
