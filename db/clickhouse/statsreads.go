@@ -62,8 +62,7 @@ type statsRead struct {
 	at     map[string]int // groupKey -> position in groups
 	owner  map[string]int // distinct id -> position of its group
 	ids    int
-	joined int  // callers sharing it
-	alone  bool // its first caller's groups overlap: EventStats refuses them, so nobody joins
+	joined int // callers sharing it
 	done   chan struct{}
 	stats  []Stats
 	err    error
@@ -73,14 +72,11 @@ func newStatsRead() *statsRead {
 	return &statsRead{at: map[string]int{}, owner: map[string]int{}, done: make(chan struct{})}
 }
 
-// join adds groups and returns their positions, or false when they do not fit: too many ids,
-// or a group overlapping another one without equalling it. A new read takes any groups; if a
-// caller's own groups overlap, the read is left to it alone, and its query fails it alone.
+// join adds groups and returns their positions, or false when they do not fit: a group
+// overlapping another one without equalling it (the read's or the caller's own), or too many
+// ids (a new read takes any number).
 func (r *statsRead) join(groups [][]string) ([]int, bool) {
-	if r.alone {
-		return nil, false
-	}
-	fresh := r.joined == 0 // its first caller (join runs before the caller is counted)
+	fresh := len(r.groups) == 0
 	pos := make([]int, len(groups))
 	var add [][]string
 	var addKeys []string
@@ -99,10 +95,7 @@ func (r *statsRead) join(groups [][]string) ([]int, bool) {
 		}
 		for _, id := range g {
 			if _, taken := r.owner[id]; taken || claimed[id] {
-				if !fresh {
-					return nil, false
-				}
-				r.alone = true
+				return nil, false
 			}
 		}
 		for _, id := range g {
@@ -136,7 +129,7 @@ func groupKey(ids []string) string { return strings.Join(ids, "\x00") }
 // stats returns EventStats(projectID, groups), from a query it may share with other callers.
 func (s *statsReads) stats(ctx context.Context, projectID string, groups [][]string) ([]Stats, error) {
 	if len(groups) == 0 {
-		return []Stats{}, nil // an empty page: nothing to ask, and a read of nothing could be joined
+		return []Stats{}, nil // an empty page: nothing to ask
 	}
 	s.mu.Lock()
 	read := s.open[projectID]
@@ -148,7 +141,12 @@ func (s *statsReads) stats(ctx context.Context, projectID string, groups [][]str
 	lead := !ok
 	if lead {
 		read = newStatsRead()
-		pos, _ = read.join(groups)
+		if pos, ok = read.join(groups); !ok {
+			// The caller's own groups overlap: no read can hold them. EventStats refuses them
+			// (without a query), to this caller alone.
+			s.mu.Unlock()
+			return EventStats(ctx, s.conn, projectID, groups)
+		}
 		read.after = s.last[projectID]
 		s.open[projectID] = read
 		s.last[projectID] = read

@@ -231,18 +231,12 @@ func TestStatsReadsLetTheirFirstCallerGiveUp(t *testing.T) {
 }
 
 // TestStatsReadsLeaveOverlappingGroupsAlone: a caller whose own groups overlap gets EventStats'
-// refusal, and nobody who comes after it shares that read and its error.
+// refusal at once and alone: it joins no read, so no other caller shares its error.
 func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
 	t.Parallel()
 	reader, release := heldReader(t, row("d", "m1", t0, 0))
 	defer release()
 
-	bad := make(chan error, 1)
-	go func() {
-		_, err := reader.Stats(context.Background(), "proj", [][]string{{"a", "b"}, {"b", "c"}})
-		bad <- err
-	}()
-	waitOpen(t, reader, "proj", 2, 1)
 	good := make(chan error, 1)
 	var got []profiles.EventStats
 	go func() {
@@ -250,15 +244,28 @@ func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
 		got, err = reader.Stats(context.Background(), "proj", [][]string{{"d"}})
 		good <- err
 	}()
-	waitOpen(t, reader, "proj", 1, 1) // a read of its own
-	release()
-	if err := <-bad; err == nil {
-		t.Error("overlapping groups: no error")
+	waitOpen(t, reader, "proj", 1, 1) // waiting behind the held query
+	bad := make(chan error, 1)
+	go func() {
+		_, err := reader.Stats(context.Background(), "proj", [][]string{{"a", "b"}, {"b", "c"}})
+		bad <- err
+	}()
+	select {
+	case err := <-bad:
+		if err == nil {
+			t.Error("overlapping groups: no error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller with overlapping groups waits for a read")
 	}
+	if g, c := clickhouse.OpenStatsRead(reader, "proj"); g != 1 || c != 1 {
+		t.Errorf("the open read holds %d groups of %d callers after the refused caller, want 1 of 1", g, c)
+	}
+	release()
 	if err := <-good; err != nil {
-		t.Errorf("the caller after them: %v", err)
+		t.Errorf("the other caller: %v", err)
 	} else if len(got) != 1 || got[0].Count != 1 {
-		t.Errorf("the caller after them: %+v, want one event", got)
+		t.Errorf("the other caller: %+v, want one event", got)
 	}
 }
 
