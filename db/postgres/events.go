@@ -351,17 +351,15 @@ const payloadFormat = 1
 
 // payloadLine is one event of a format-1 payload. Times are Unix microseconds.
 type payloadLine struct {
-	ProjectID   string `json:"p"`
-	DistinctID  string `json:"d"`
-	AnonymousID string `json:"a,omitempty"`
-	ExternalID  string `json:"x,omitempty"`
-	Name        string `json:"e"`
-	MessageID   string `json:"m"`
-	Timestamp   int64  `json:"t"`
-	ReceivedAt  int64  `json:"r"`
-	// Properties: events.EncodeProperties' encoding (keys sorted, HTML left alone), as
-	// json.RawMessage when writing and reading.
-	Properties any `json:"o"`
+	ProjectID   string          `json:"p"`
+	DistinctID  string          `json:"d"`
+	AnonymousID string          `json:"a,omitempty"`
+	ExternalID  string          `json:"x,omitempty"`
+	Name        string          `json:"e"`
+	MessageID   string          `json:"m"`
+	Timestamp   int64           `json:"t"`
+	ReceivedAt  int64           `json:"r"`
+	Properties  json.RawMessage `json:"o"` // events.EncodeProperties' encoding: keys sorted, HTML left alone
 }
 
 // EncodePayload appends es to buf in the current payload format (JSON lines). Exported for
@@ -394,19 +392,16 @@ func DecodePayload(payload []byte) ([]events.Record, error) {
 	for n := 1; len(payload) > 0; n++ {
 		line, rest, _ := bytes.Cut(payload, []byte{'\n'})
 		payload = rest
-		var (
-			props json.RawMessage
-			l     = payloadLine{Properties: &props}
-		)
+		var l payloadLine
 		if err := json.Unmarshal(line, &l); err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", events.ErrCorrupt, n, err)
 		}
-		if l.ProjectID == "" || l.DistinctID == "" || l.MessageID == "" || len(props) == 0 || props[0] != '{' {
+		if l.ProjectID == "" || l.DistinctID == "" || l.MessageID == "" || len(l.Properties) == 0 || l.Properties[0] != '{' {
 			return nil, fmt.Errorf("%w: line %d: project, distinct id, message id or properties missing", events.ErrCorrupt, n)
 		}
 		out = append(out, events.Record{
 			ProjectID: l.ProjectID, DistinctID: l.DistinctID, AnonymousID: l.AnonymousID,
-			ExternalID: l.ExternalID, Name: l.Name, MessageID: l.MessageID, Properties: props,
+			ExternalID: l.ExternalID, Name: l.Name, MessageID: l.MessageID, Properties: l.Properties,
 			Timestamp: time.UnixMicro(l.Timestamp).UTC(), ReceivedAt: time.UnixMicro(l.ReceivedAt).UTC(),
 		})
 	}
