@@ -143,13 +143,8 @@ func TestStatsReadsOneQueryPerProject(t *testing.T) {
 	}
 	a := call("proj", "a")
 	waitOpen(t, reader, "proj", 1, 1)
-	select {
-	case got := <-call("other", "b"):
-		if len(got) != 1 || got[0].Count != 1 {
-			t.Errorf("other project: %+v, want one event", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("another project's read waited for this one's")
+	if got := receive(t, call("other", "b"), 5*time.Second, "another project's read waited for this one's"); len(got) != 1 || got[0].Count != 1 {
+		t.Errorf("other project: %+v, want one event", got)
 	}
 	c := call("proj", "c")
 	waitOpen(t, reader, "proj", 2, 2) // c joined a's read: it is still waiting its turn
@@ -182,13 +177,8 @@ func TestStatsReadsDoNotWaitForAStuckQuery(t *testing.T) {
 		_, err := reader.Stats(context.Background(), "proj", [][]string{{"a"}})
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a read still waits for its project's stuck query after 10 s")
+	if err := receive(t, done, 10*time.Second, "a read still waits for its project's stuck query after 10 s"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -216,13 +206,8 @@ func TestStatsReadsLetTheirFirstCallerGiveUp(t *testing.T) {
 		joined <- s
 	}()
 	waitOpen(t, reader, "proj", 1, 2)
-	select {
-	case err := <-first:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("the first caller: err %v, want its deadline", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the first caller of a read still waits 5 s past its 50 ms deadline")
+	if err := receive(t, first, 5*time.Second, "the first caller of a read still waits 5 s past its 50 ms deadline"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the first caller: err %v, want its deadline", err)
 	}
 	release()
 	if got := <-joined; len(got) != 1 || got[0].Count != 1 {
@@ -250,13 +235,8 @@ func TestStatsReadsLeaveOverlappingGroupsAlone(t *testing.T) {
 		_, err := reader.Stats(context.Background(), "proj", [][]string{{"a", "b"}, {"b", "c"}})
 		bad <- err
 	}()
-	select {
-	case err := <-bad:
-		if err == nil {
-			t.Error("overlapping groups: no error")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a caller with overlapping groups waits for a read")
+	if err := receive(t, bad, 5*time.Second, "a caller with overlapping groups waits for a read"); err == nil {
+		t.Error("overlapping groups: no error")
 	}
 	if g, c := clickhouse.OpenStatsRead(reader, "proj"); g != 1 || c != 1 {
 		t.Errorf("the open read holds %d groups of %d callers after the refused caller, want 1 of 1", g, c)
@@ -282,13 +262,8 @@ func TestStatsReadsAskNothingForNoGroups(t *testing.T) {
 		}
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stats of no groups waits for the project's previous query")
+	if err := receive(t, done, 5*time.Second, "Stats of no groups waits for the project's previous query"); err != nil {
+		t.Fatal(err)
 	}
 	if g, c := clickhouse.OpenStatsRead(reader, "proj"); g != 0 || c != 0 {
 		t.Errorf("an open read of %d groups and %d callers after Stats of no groups", g, c)
@@ -313,6 +288,18 @@ func heldReader(t *testing.T, rows ...clickhouse.EventRow) (*clickhouse.EventRea
 	reader := clickhouse.NewEventReader(conn)
 	clickhouse.SetStatsPatience(reader, time.Hour)
 	return reader, clickhouse.HoldStatsProject(reader, "proj")
+}
+
+// receive returns what ch yields, failing the test with stuck when nothing comes within d.
+func receive[T any](t *testing.T, ch <-chan T, d time.Duration, stuck string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatal(stuck)
+		panic("unreachable")
+	}
 }
 
 func waitOpen(t *testing.T, reader *clickhouse.EventReader, project string, groups, callers int) {
