@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -281,10 +280,7 @@ func (s *EventBatchStore) LoadEventBatch(ctx context.Context, id int64) (recs []
 	if err != nil {
 		return nil, false, fmt.Errorf("load event batch %d: %w", id, err)
 	}
-	if format != payloadFormat {
-		return nil, true, fmt.Errorf("%w: event batch %d has format %d, this binary reads %d", events.ErrCorrupt, id, format, payloadFormat)
-	}
-	recs, err = DecodePayload(payload)
+	recs, err = DecodePayload(format, payload)
 	if err != nil {
 		return nil, true, fmt.Errorf("event batch %d: %w", id, err)
 	}
@@ -341,69 +337,4 @@ func (s *EventBatchStore) UnknownSubjects(ctx context.Context, subjects []events
 		return nil, fmt.Errorf("look up %d distinct ids: %w", len(ids), err)
 	}
 	return unknown, nil
-}
-
-// payloadFormat 1: one JSON object per event and line, with the short keys of payloadLine.
-// Written by EncodePayload, read by DecodePayload; pinned by TestPayloadRoundTrip. A new format
-// gets a new number, and a binary meeting a number it does not know fails the job (ErrCorrupt)
-// so that a newer worker can pick it up on retry during a rolling deploy.
-const payloadFormat = 1
-
-// payloadLine is one event of a format-1 payload. Times are Unix microseconds.
-type payloadLine struct {
-	ProjectID   string          `json:"p"`
-	DistinctID  string          `json:"d"`
-	AnonymousID string          `json:"a,omitempty"`
-	ExternalID  string          `json:"x,omitempty"`
-	Name        string          `json:"e"`
-	MessageID   string          `json:"m"`
-	Timestamp   int64           `json:"t"`
-	ReceivedAt  int64           `json:"r"`
-	Properties  json.RawMessage `json:"o"` // events.EncodeProperties' encoding: keys sorted, HTML left alone
-}
-
-// EncodePayload appends es to buf in the current payload format (JSON lines). Exported for
-// tools that write or inspect event_batches rows, and for its benchmark.
-func EncodePayload(buf *bytes.Buffer, es []events.Event) error {
-	enc := json.NewEncoder(buf) // one object and '\n' per Encode: JSON lines
-	enc.SetEscapeHTML(false)
-	for i, e := range es {
-		props, err := e.EncodedProperties() // Accept's encoding: properties are encoded once
-		if err != nil {
-			return fmt.Errorf("event %d: %w", i, err)
-		}
-		line := payloadLine{
-			ProjectID: e.ProjectID, DistinctID: e.DistinctID, AnonymousID: e.AnonymousID,
-			ExternalID: e.ExternalID, Name: e.Name, MessageID: e.MessageID,
-			Timestamp: e.Timestamp.UnixMicro(), ReceivedAt: e.ReceivedAt.UnixMicro(),
-			Properties: props,
-		}
-		if err := enc.Encode(&line); err != nil {
-			return fmt.Errorf("event %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// DecodePayload reads a payload EncodePayload wrote. Anything else returns an error wrapping
-// events.ErrCorrupt that names the line.
-func DecodePayload(payload []byte) ([]events.Record, error) {
-	out := make([]events.Record, 0, bytes.Count(payload, []byte{'\n'}))
-	for n := 1; len(payload) > 0; n++ {
-		line, rest, _ := bytes.Cut(payload, []byte{'\n'})
-		payload = rest
-		var l payloadLine
-		if err := json.Unmarshal(line, &l); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", events.ErrCorrupt, n, err)
-		}
-		if l.ProjectID == "" || l.DistinctID == "" || l.MessageID == "" || len(l.Properties) == 0 || l.Properties[0] != '{' {
-			return nil, fmt.Errorf("%w: line %d: project, distinct id, message id or properties missing", events.ErrCorrupt, n)
-		}
-		out = append(out, events.Record{
-			ProjectID: l.ProjectID, DistinctID: l.DistinctID, AnonymousID: l.AnonymousID,
-			ExternalID: l.ExternalID, Name: l.Name, MessageID: l.MessageID, Properties: l.Properties,
-			Timestamp: time.UnixMicro(l.Timestamp).UTC(), ReceivedAt: time.UnixMicro(l.ReceivedAt).UTC(),
-		})
-	}
-	return out, nil
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -292,6 +293,8 @@ func TestEventBatchStore(t *testing.T) {
 		"not JSON":       insertRow(1, "garbage\n"),
 		"missing fields": insertRow(1, `{"p":"proj","e":"x"}`+"\n"),
 		"unknown format": insertRow(7, `{}`),
+		"cut protobuf":   insertRow(2, "\x0a\x05ab"),
+		"empty event":    insertRow(2, "\x0a\x00"),
 	} {
 		if _, _, err := store.LoadEventBatch(ctx, id); !errors.Is(err, events.ErrCorrupt) {
 			t.Errorf("LoadEventBatch of a %s payload = %v; want ErrCorrupt", name, err)
@@ -343,8 +346,9 @@ func TestEventBatchStore(t *testing.T) {
 	}
 }
 
-// TestPayloadRoundTrip pins format 1: every field survives, properties keep the encoding
-// events.EncodeProperties gives them, and times keep microseconds.
+// TestPayloadRoundTrip pins the format written: every field survives, properties keep the
+// encoding events.EncodeProperties gives them, times keep microseconds, and payloads
+// concatenate into one holding the events of both (the committer joins a group's so).
 func TestPayloadRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := []events.Event{
@@ -356,7 +360,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 	if err := postgres.EncodePayload(&buf, in); err != nil {
 		t.Fatal(err)
 	}
-	got, err := postgres.DecodePayload(buf.Bytes())
+	got, err := postgres.DecodePayload(postgres.PayloadFormat, buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +376,17 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 	if string(got[0].Properties) != `{"n":1.5,"nested":{"ok":true},"path":"/a?b=<c>&d"}` {
 		t.Errorf("properties stored as %s; want the canonical encoding", got[0].Properties)
+	}
+	var second bytes.Buffer
+	if err := postgres.EncodePayload(&second, in[:1]); err != nil {
+		t.Fatal(err)
+	}
+	joined, err := postgres.DecodePayload(postgres.PayloadFormat, append(bytes.Clone(buf.Bytes()), second.Bytes()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(append(want, want[0]), joined); diff != "" {
+		t.Errorf("two payloads joined (-want +got):\n%s", diff)
 	}
 
 	// Accepted events carry the encoding Accept measured; the payload is the same byte for byte
@@ -396,8 +411,56 @@ func TestPayloadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fromAccept.String() != fresh.String() {
-		t.Errorf("payload of accepted events:\n%s\nwant, as encoded afresh:\n%s", fromAccept.String(), fresh.String())
+		t.Errorf("payload of accepted events:\n%q\nwant, as encoded afresh:\n%q", fromAccept.String(), fresh.String())
 	}
+}
+
+// TestPayloadReadsJSONLines: rows that binaries before the protobuf format left in flight
+// (format 1) are still read after an upgrade.
+func TestPayloadReadsJSONLines(t *testing.T) {
+	t.Parallel()
+	payload := `{"p":"proj","d":"user-1","x":"user-1","e":"Signed up","m":"m1","t":1764700000000001,"r":1764700000000002,"o":{"plan":"pro"}}` + "\n" +
+		`{"p":"proj","d":"anon-1","a":"anon-1","e":"Viewed","m":"m2","t":1764700000000003,"r":1764700000000004,"o":{}}` + "\n"
+	got, err := postgres.DecodePayload(postgres.PayloadJSONLines, []byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []events.Record{
+		{ProjectID: "proj", DistinctID: "user-1", ExternalID: "user-1", Name: "Signed up", MessageID: "m1",
+			Properties: json.RawMessage(`{"plan":"pro"}`), Timestamp: time.UnixMicro(1764700000000001).UTC(), ReceivedAt: time.UnixMicro(1764700000000002).UTC()},
+		{ProjectID: "proj", DistinctID: "anon-1", AnonymousID: "anon-1", Name: "Viewed", MessageID: "m2",
+			Properties: json.RawMessage(`{}`), Timestamp: time.UnixMicro(1764700000000003).UTC(), ReceivedAt: time.UnixMicro(1764700000000004).UTC()},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("format 1 (-want +got):\n%s", diff)
+	}
+}
+
+// FuzzDecodePayload: whatever a row holds, decoding it either fails with ErrCorrupt or gives
+// events that each have their project, distinct id, message id and an object of properties;
+// it never panics.
+func FuzzDecodePayload(f *testing.F) {
+	var buf bytes.Buffer
+	if err := postgres.EncodePayload(&buf, benchEvents(2)); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte("\x0a\x00"))
+	f.Add([]byte("\x12\x01x\x0a\x03\x0a\x01p"))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		recs, err := postgres.DecodePayload(postgres.PayloadFormat, payload)
+		if err != nil {
+			if !errors.Is(err, events.ErrCorrupt) {
+				t.Fatalf("DecodePayload = %v; want ErrCorrupt", err)
+			}
+			return
+		}
+		for i, r := range recs {
+			if r.ProjectID == "" || r.DistinctID == "" || r.MessageID == "" || !bytes.HasPrefix(r.Properties, []byte("{")) || !bytes.HasSuffix(r.Properties, []byte("}")) {
+				t.Fatalf("event %d decoded without a required field: %+v", i, r)
+			}
+		}
+	})
 }
 
 // benchEvents returns n typical events as the committer gets them: accepted.
@@ -441,7 +504,7 @@ func BenchmarkDecodePayload(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := postgres.DecodePayload(buf.Bytes()); err != nil {
+		if _, err := postgres.DecodePayload(postgres.PayloadFormat, buf.Bytes()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,3 +7,9 @@ func (r *ProfileReader) WithListStrategy(collectCap, walkFactor, walkMax int) *P
 	c.collectCap, c.walkFactor, c.walkMax = collectCap, walkFactor, walkMax
 	return &c
 }
+
+// The payload formats (payload.go).
+const (
+	PayloadFormat    = payloadFormat
+	PayloadJSONLines = payloadJSONLines
+)

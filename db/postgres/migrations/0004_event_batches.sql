@@ -7,11 +7,11 @@
 -- rows of discarded jobs, kept for inspection: SELECT id, events, created_at FROM event_batches
 -- ORDER BY id). The age of the oldest row is the ingestion lag.
 --
---   format  the payload encoding; 1 = one JSON object per line (db/postgres/events.go)
+--   format  the payload encoding (db/postgres/payload.go lists them; 1 was JSON lines)
 --   events  how many events the payload holds, for operators
 --   payload the events, written once and read once: bytea, so Postgres neither parses nor
 --           indexes it; lz4 instead of the default pglz made group commits about 20% faster
---           here (BenchmarkEventCommitter) and still compresses the JSON lines (the
+--           here (BenchmarkEventCommitter) and still compresses the events (the
 --           benchmark's repetitive batch to 4 % of its size; real events less)
 CREATE TABLE event_batches (
     id         bigserial PRIMARY KEY,
