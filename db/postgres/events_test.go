@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/poluruprvn/profiles/db/pgtest"
 	"github.com/poluruprvn/profiles/db/postgres"
@@ -433,6 +434,32 @@ func TestPayloadReadsJSONLines(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("format 1 (-want +got):\n%s", diff)
+	}
+}
+
+// TestPayloadRefusesAKnownFieldOfTheWrongType: a timestamp written as bytes is damage, not a
+// field to skip; a field number this binary does not know is skipped.
+func TestPayloadRefusesAKnownFieldOfTheWrongType(t *testing.T) {
+	t.Parallel()
+	event := func(extra []byte) []byte {
+		var ev []byte
+		for _, f := range []struct {
+			n protowire.Number
+			v string
+		}{{1, "proj"}, {2, "anon-1"}, {6, "m1"}, {9, "{}"}} {
+			ev = protowire.AppendTag(ev, f.n, protowire.BytesType)
+			ev = protowire.AppendString(ev, f.v)
+		}
+		ev = append(ev, extra...)
+		return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), ev)
+	}
+	unknown := protowire.AppendString(protowire.AppendTag(nil, 40, protowire.BytesType), "new")
+	if recs, err := postgres.DecodePayload(postgres.PayloadFormat, event(unknown)); err != nil || len(recs) != 1 || recs[0].MessageID != "m1" {
+		t.Fatalf("an event with an unknown field = %+v, %v; want it read", recs, err)
+	}
+	wrong := protowire.AppendString(protowire.AppendTag(nil, 7, protowire.BytesType), "x")
+	if _, err := postgres.DecodePayload(postgres.PayloadFormat, event(wrong)); !errors.Is(err, events.ErrCorrupt) {
+		t.Errorf("an event with a timestamp as bytes = %v; want ErrCorrupt", err)
 	}
 }
 

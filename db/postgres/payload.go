@@ -157,49 +157,39 @@ func decodeProtobuf(payload []byte) ([]events.Record, error) {
 func decodeEvent(msg []byte) (events.Record, error) {
 	var r events.Record
 	text := string(msg)
+	// Where each known field goes, by number; properties are bytes, not a string.
+	strs := [fieldProperties + 1]*string{fieldProjectID: &r.ProjectID, fieldDistinctID: &r.DistinctID,
+		fieldAnonymousID: &r.AnonymousID, fieldExternalID: &r.ExternalID, fieldName: &r.Name, fieldMessageID: &r.MessageID}
+	times := [fieldProperties + 1]*time.Time{fieldTimestamp: &r.Timestamp, fieldReceivedAt: &r.ReceivedAt}
 	for at := 0; at < len(msg); {
 		num, typ, n := protowire.ConsumeTag(msg[at:])
 		if n < 0 {
 			return r, protowire.ParseError(n)
 		}
 		at += n
+		known := num >= fieldProjectID && num <= fieldProperties
 		switch {
-		case typ == protowire.BytesType && num >= fieldProjectID && num <= fieldProperties:
+		case known && typ == protowire.BytesType && (num == fieldProperties || strs[num] != nil):
 			v, n := protowire.ConsumeBytes(msg[at:])
 			if n < 0 {
 				return r, protowire.ParseError(n)
 			}
 			s := text[at+n-len(v) : at+n]
 			at += n
-			switch num {
-			case fieldProjectID:
-				r.ProjectID = s
-			case fieldDistinctID:
-				r.DistinctID = s
-			case fieldAnonymousID:
-				r.AnonymousID = s
-			case fieldExternalID:
-				r.ExternalID = s
-			case fieldName:
-				r.Name = s
-			case fieldMessageID:
-				r.MessageID = s
-			case fieldProperties:
+			if num == fieldProperties {
 				r.Properties = json.RawMessage(s)
-			default:
-				return r, fmt.Errorf("field %d has the wrong wire type", num)
+			} else {
+				*strs[num] = s
 			}
-		case typ == protowire.VarintType && (num == fieldTimestamp || num == fieldReceivedAt):
+		case known && typ == protowire.VarintType && times[num] != nil:
 			v, n := protowire.ConsumeVarint(msg[at:])
 			if n < 0 {
 				return r, protowire.ParseError(n)
 			}
 			at += n
-			if num == fieldTimestamp {
-				r.Timestamp = time.UnixMicro(int64(v)).UTC()
-			} else {
-				r.ReceivedAt = time.UnixMicro(int64(v)).UTC()
-			}
+			*times[num] = time.UnixMicro(int64(v)).UTC()
+		case known:
+			return r, fmt.Errorf("field %d has the wrong wire type", num)
 		default: // a field a newer writer added
 			n := protowire.ConsumeFieldValue(num, typ, msg[at:])
 			if n < 0 {
