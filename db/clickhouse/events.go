@@ -57,8 +57,8 @@ const (
 	// never across partitions: a retry with another timestamp may sit in another month).
 	//
 	// Aliases never equal a column name: an alias shadows the column in the other expressions.
-	// The ids are matched in PREWHERE: ClickHouse then reads the other columns of the matching
-	// rows only, where WHERE reads and decodes whole granules (with WHERE, a figure read of 30
+	// The ids are matched in PREWHERE: ClickHouse then reads the other columns only of granules
+	// holding a match and keeps only the matching rows, where WHERE decodes every row read (with WHERE, a figure read of 30
 	// ids over 13 parts decoded 2.7 MB of summary states and took 8.3 ms of CPU on 18.16; with
 	// PREWHERE 1.1 MB and 4.9 ms).
 	//

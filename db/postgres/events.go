@@ -90,7 +90,7 @@ var _ events.Ingester = (*EventCommitter)(nil)
 var ErrCommitterStopped = errors.New("event committer stopped")
 
 type appendRequest struct {
-	payload []byte // JSON lines, encoded by the caller's goroutine
+	payload []byte // in payloadFormat, encoded by the caller's goroutine
 	events  int
 	result  chan error // buffered: the commit never waits for the caller
 }
@@ -256,7 +256,7 @@ func NewEventBatchStore(pool *pgxpool.Pool) *EventBatchStore {
 }
 
 const (
-	sqlLoadEventBatch   = `SELECT format, payload FROM event_batches WHERE id = $1`
+	sqlLoadEventBatch   = `SELECT format, events, payload FROM event_batches WHERE id = $1`
 	sqlDeleteEventBatch = `DELETE FROM event_batches WHERE id = $1`
 	sqlUnknownSubjects  = `
 SELECT q.project_id, q.distinct_id
@@ -267,13 +267,15 @@ WHERE NOT EXISTS (
 
 // LoadEventBatch returns the events of batch id. found is false when the batch does not exist:
 // an earlier run of its job finished it. A payload that cannot be decoded returns an error
-// wrapping events.ErrCorrupt.
+// wrapping events.ErrCorrupt, and so does one holding another number of events than its row
+// says: a row that decoded short would otherwise be finished, and deleted, with events lost.
 func (s *EventBatchStore) LoadEventBatch(ctx context.Context, id int64) (recs []events.Record, found bool, err error) {
 	var (
 		format  int16
+		count   int
 		payload []byte
 	)
-	err = s.pool.QueryRow(ctx, sqlLoadEventBatch, id).Scan(&format, &payload)
+	err = s.pool.QueryRow(ctx, sqlLoadEventBatch, id).Scan(&format, &count, &payload)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -283,6 +285,9 @@ func (s *EventBatchStore) LoadEventBatch(ctx context.Context, id int64) (recs []
 	recs, err = DecodePayload(format, payload)
 	if err != nil {
 		return nil, true, fmt.Errorf("event batch %d: %w", id, err)
+	}
+	if len(recs) != count {
+		return nil, true, fmt.Errorf("%w: event batch %d holds %d events, its row says %d", events.ErrCorrupt, id, len(recs), count)
 	}
 	return recs, true, nil
 }

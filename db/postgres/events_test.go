@@ -296,6 +296,9 @@ func TestEventBatchStore(t *testing.T) {
 		"unknown format": insertRow(7, `{}`),
 		"cut protobuf":   insertRow(2, "\x0a\x05ab"),
 		"empty event":    insertRow(2, "\x0a\x00"),
+		"event a varint": insertRow(2, "\x08\x01"),
+		"no event":       insertRow(2, "\x12\x03abc"), // only a field this binary skips; the row says 1
+		"empty payload":  insertRow(2, ""),
 	} {
 		if _, _, err := store.LoadEventBatch(ctx, id); !errors.Is(err, events.ErrCorrupt) {
 			t.Errorf("LoadEventBatch of a %s payload = %v; want ErrCorrupt", name, err)

@@ -131,7 +131,10 @@ func decodeProtobuf(payload []byte) ([]events.Record, error) {
 			return nil, corrupt(len(out), protowire.ParseError(n))
 		}
 		payload = payload[n:]
-		if num != fieldEvent || typ != protowire.BytesType {
+		if num == fieldEvent && typ != protowire.BytesType {
+			return nil, corrupt(len(out), fmt.Errorf("field %d has the wrong wire type", num))
+		}
+		if num != fieldEvent { // a field a newer writer added
 			if n = protowire.ConsumeFieldValue(num, typ, payload); n < 0 {
 				return nil, corrupt(len(out), protowire.ParseError(n))
 			}
