@@ -125,32 +125,23 @@ func isObject(props []byte) bool {
 
 func decodeProtobuf(payload []byte) ([]events.Record, error) {
 	var out []events.Record
-	for len(payload) > 0 {
-		num, typ, n := protowire.ConsumeTag(payload)
-		if n < 0 {
-			return nil, corrupt(len(out), protowire.ParseError(n))
+	err := eachField(payload, func(num protowire.Number, typ protowire.Type, value []byte, _ int) error {
+		switch {
+		case num != fieldEvent:
+			return nil // a field a newer writer added
+		case typ != protowire.BytesType:
+			return wrongWireType(num)
 		}
-		payload = payload[n:]
-		if num == fieldEvent && typ != protowire.BytesType {
-			return nil, corrupt(len(out), fmt.Errorf("field %d has the wrong wire type", num))
-		}
-		if num != fieldEvent { // a field a newer writer added
-			if n = protowire.ConsumeFieldValue(num, typ, payload); n < 0 {
-				return nil, corrupt(len(out), protowire.ParseError(n))
-			}
-			payload = payload[n:]
-			continue
-		}
-		msg, n := protowire.ConsumeBytes(payload)
-		if n < 0 {
-			return nil, corrupt(len(out), protowire.ParseError(n))
-		}
-		payload = payload[n:]
+		msg, _ := protowire.ConsumeBytes(value)
 		r, err := decodeEvent(msg)
 		if err != nil {
-			return nil, corrupt(len(out), err)
+			return err
 		}
 		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, corrupt(len(out), err)
 	}
 	return out, nil
 }
@@ -164,44 +155,53 @@ func decodeEvent(msg []byte) (events.Record, error) {
 	strs := [fieldProperties + 1]*string{fieldProjectID: &r.ProjectID, fieldDistinctID: &r.DistinctID,
 		fieldAnonymousID: &r.AnonymousID, fieldExternalID: &r.ExternalID, fieldName: &r.Name, fieldMessageID: &r.MessageID}
 	times := [fieldProperties + 1]*time.Time{fieldTimestamp: &r.Timestamp, fieldReceivedAt: &r.ReceivedAt}
-	for at := 0; at < len(msg); {
-		num, typ, n := protowire.ConsumeTag(msg[at:])
-		if n < 0 {
-			return r, protowire.ParseError(n)
-		}
-		at += n
-		known := num >= fieldProjectID && num <= fieldProperties
+	err := eachField(msg, func(num protowire.Number, typ protowire.Type, value []byte, at int) error {
 		switch {
-		case known && typ == protowire.BytesType && (num == fieldProperties || strs[num] != nil):
-			v, n := protowire.ConsumeBytes(msg[at:])
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			s := text[at+n-len(v) : at+n]
-			at += n
-			if num == fieldProperties {
+		case num < fieldProjectID || num > fieldProperties:
+			return nil // a field a newer writer added
+		case typ == protowire.BytesType && (num == fieldProperties || strs[num] != nil):
+			v, _ := protowire.ConsumeBytes(value)
+			end := at + len(value)
+			if s := text[end-len(v) : end]; num == fieldProperties {
 				r.Properties = json.RawMessage(s)
 			} else {
 				*strs[num] = s
 			}
-		case known && typ == protowire.VarintType && times[num] != nil:
-			v, n := protowire.ConsumeVarint(msg[at:])
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			at += n
+		case typ == protowire.VarintType && times[num] != nil:
+			v, _ := protowire.ConsumeVarint(value)
 			*times[num] = time.UnixMicro(int64(v)).UTC()
-		case known:
-			return r, fmt.Errorf("field %d has the wrong wire type", num)
-		default: // a field a newer writer added
-			n := protowire.ConsumeFieldValue(num, typ, msg[at:])
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			at += n
+		default:
+			return wrongWireType(num)
 		}
+		return nil
+	})
+	return r, err
+}
+
+// eachField calls f with the number, wire type and encoded value of each field of msg in turn,
+// at being where the value starts in msg; it fails on the first malformed or truncated field.
+// Values reach f whole, so decoding one again cannot fail.
+func eachField(msg []byte, f func(num protowire.Number, typ protowire.Type, value []byte, at int) error) error {
+	for at := 0; at < len(msg); {
+		num, typ, n := protowire.ConsumeTag(msg[at:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		at += n
+		m := protowire.ConsumeFieldValue(num, typ, msg[at:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		if err := f(num, typ, msg[at:at+m], at); err != nil {
+			return err
+		}
+		at += m
 	}
-	return r, nil
+	return nil
+}
+
+func wrongWireType(num protowire.Number) error {
+	return fmt.Errorf("field %d has the wrong wire type", num)
 }
 
 func corrupt(event int, err error) error {
