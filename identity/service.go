@@ -13,24 +13,45 @@ func NewService(store Store) *Service {
 	return &Service{store: store, limits: DefaultLimits}
 }
 
-// Observe makes sure distinctID has a profile, creating an anonymous one when it is unknown.
-// Event ingestion calls it for the anonymous ids it sees, so that a later Identify finds the
-// anonymous profile to merge.
-func (s *Service) Observe(ctx context.Context, projectID, distinctID string) (Result, error) {
-	if err := ValidateID("anonymousId", distinctID); err != nil {
-		return Result{}, err
+// MaxObserveIDs bounds the ids of one ObserveAll: each is an advisory lock and, when unknown,
+// two rows of one transaction.
+const MaxObserveIDs = 512
+
+// ObserveAll makes sure each of distinctIDs has a profile, creating an anonymous one for each
+// that is unknown, so that a later Identify finds the anonymous profile to merge. Event
+// ingestion calls it for the ids it sees, many in one write: a batch of events meets thousands
+// of new visitors, and one write per visitor made anonymous profiles at Identify's rate, slower
+// than TrackBatch brings them. Every id is validated first; if one is refused, nothing is
+// written.
+func (s *Service) ObserveAll(ctx context.Context, projectID string, distinctIDs []string) error {
+	if len(distinctIDs) > MaxObserveIDs {
+		return fieldErr("distinctIds", "must hold at most %d ids, got %d", MaxObserveIDs, len(distinctIDs))
 	}
-	return s.store.Update(ctx, UpdateRequest{
+	for _, id := range distinctIDs {
+		if err := ValidateID("anonymousId", id); err != nil {
+			return err
+		}
+	}
+	if len(distinctIDs) == 0 {
+		return nil
+	}
+	_, err := s.store.Update(ctx, UpdateRequest{
 		ProjectID:   projectID,
-		DistinctIDs: []string{distinctID},
+		DistinctIDs: distinctIDs,
 		Method:      "observe",
 	}, func(st *State) (*Plan, error) {
 		pl := newPlanner(st)
-		if p := pl.profileOf(distinctID); p != nil {
-			return pl.finish(p, OutcomeUpdated, nil), nil
+		var created *Profile
+		for _, id := range distinctIDs {
+			if pl.profileOf(id) == nil {
+				created = pl.create("")
+				pl.link(id, created)
+			}
 		}
-		p := pl.create("")
-		pl.link(distinctID, p)
-		return pl.finish(p, OutcomeCreated, nil), nil
+		if created == nil {
+			return &Plan{Result: Result{Outcome: OutcomeUpdated}}, nil
+		}
+		return pl.finish(created, OutcomeCreated, nil), nil
 	})
+	return err
 }

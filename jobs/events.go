@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,12 +61,13 @@ type EventBatchStore interface {
 	FinishEventBatch(ctx context.Context, id int64, complete func(context.Context, pgx.Tx) error) error
 }
 
-// Observer makes sure a distinct id has a profile, creating an anonymous one when it has none.
-// IdentityObserver adapts identity.Service to it.
+// Observer makes sure distinct ids have profiles, creating an anonymous one for each that has
+// none. IdentityObserver adapts identity.Service to it.
 type Observer interface {
-	// Observe is a no-op for an id that has a profile. An error wrapping identity.ErrInvalid
-	// (an id identity refuses) is logged and skipped; any other fails the job, which retries.
-	Observe(ctx context.Context, projectID, distinctID string) error
+	// ObserveAll is a no-op for ids that have a profile. It takes at most
+	// identity.MaxObserveIDs ids of one project, which identity.ValidateID accepts; any error
+	// fails the job, which retries.
+	ObserveAll(ctx context.Context, projectID string, distinctIDs []string) error
 }
 
 // IdentityObserver is the Observer of identity.Service.
@@ -73,10 +75,9 @@ type IdentityObserver struct {
 	Service *identity.Service
 }
 
-// Observe implements Observer.
-func (o IdentityObserver) Observe(ctx context.Context, projectID, distinctID string) error {
-	_, err := o.Service.Observe(ctx, projectID, distinctID)
-	return err
+// ObserveAll implements Observer.
+func (o IdentityObserver) ObserveAll(ctx context.Context, projectID string, distinctIDs []string) error {
+	return o.Service.ObserveAll(ctx, projectID, distinctIDs)
 }
 
 // EventBatchWorker carries one event batch from Postgres into ClickHouse:
@@ -88,7 +89,7 @@ func (o IdentityObserver) Observe(ctx context.Context, projectID, distinctID str
 //  4. delete the batch and complete the job in one transaction (river.JobCompleteTx).
 //
 // A crash or error anywhere before 4 re-runs the job: the rows are inserted again and collapse
-// by message id on read; Observe finds the profile it made. A payload that cannot be decoded
+// by message id on read; ObserveAll finds the profiles it made. A payload that cannot be decoded
 // fails every attempt and ends discarded (logged at error on each attempt); its row stays in
 // event_batches for inspection, and other jobs are not held up.
 type EventBatchWorker struct {
@@ -97,8 +98,8 @@ type EventBatchWorker struct {
 	Batcher  *Batcher[events.Record]
 	Observer Observer
 	Logger   *slog.Logger
-	// ObserveConcurrency bounds concurrent Observe calls of one job [8]: each is a short
-	// Postgres transaction, and a batch from many new visitors has thousands.
+	// ObserveConcurrency bounds concurrent ObserveAll calls of one job [4]: a batch from many
+	// new visitors has thousands of unknown ids, identity.MaxObserveIDs per call.
 	ObserveConcurrency int
 }
 
@@ -146,22 +147,30 @@ func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Rec
 	g, gctx := errgroup.WithContext(ctx)
 	limit := w.ObserveConcurrency
 	if limit <= 0 {
-		limit = 8
+		limit = 4
 	}
 	g.SetLimit(limit)
-	for _, sub := range unknown {
-		g.Go(func() error {
-			err := w.Observer.Observe(gctx, sub.ProjectID, sub.DistinctID)
-			if errors.Is(err, identity.ErrInvalid) {
-				// Validated when tracked, so only a rule that changed since can refuse it. The
-				// events are stored; the id stays without a profile until an Identify names it.
-				w.Logger.WarnContext(ctx, "distinct id of tracked events refused by identity", "project_id", sub.ProjectID, "err", err)
-				return nil
-			}
-			return err
-		})
+	for project, ids := range w.observable(ctx, unknown) {
+		for chunk := range slices.Chunk(ids, identity.MaxObserveIDs) {
+			g.Go(func() error { return w.Observer.ObserveAll(gctx, project, chunk) })
+		}
 	}
 	return g.Wait()
+}
+
+// observable sorts unknown subjects by project and leaves out the ids identity refuses: they
+// were validated when tracked, so only a rule that changed since can refuse one. Their events
+// are stored; such an id stays without a profile until an Identify names it.
+func (w *EventBatchWorker) observable(ctx context.Context, subjects []events.Subject) map[string][]string {
+	byProject := map[string][]string{}
+	for _, sub := range subjects {
+		if err := identity.ValidateID("anonymousId", sub.DistinctID); err != nil {
+			w.Logger.WarnContext(ctx, "distinct id of tracked events refused by identity", "project_id", sub.ProjectID, "err", err)
+			continue
+		}
+		byProject[sub.ProjectID] = append(byProject[sub.ProjectID], sub.DistinctID)
+	}
+	return byProject
 }
 
 // subjectsOf returns the (project, distinct id) of recs, each once, in order of appearance.

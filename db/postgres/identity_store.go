@@ -28,6 +28,7 @@ type ChangePublisher interface {
 const (
 	maxLeaders  = 2
 	maxGroup    = 128
+	maxGroupIDs = 1024 // distinct ids of a group: one ObserveAll carries hundreds
 	maxAttempts = 12
 	groupBudget = 15 * time.Second // a group's transaction, whatever its leader's context says
 )
@@ -99,7 +100,14 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 // leadership on to the oldest queued write, or gives it up.
 func (s *IdentityStore) leadOnce(ctx context.Context, w *write) {
 	s.mu.Lock()
-	n := min(len(s.queue), maxGroup)
+	n, ids := 0, 0
+	for n < min(len(s.queue), maxGroup) {
+		ids += len(s.queue[n].req.DistinctIDs)
+		if n > 0 && ids > maxGroupIDs {
+			break
+		}
+		n++
+	}
 	group := append([]*write(nil), s.queue[:n]...)
 	s.queue = s.queue[n:]
 	s.mu.Unlock()

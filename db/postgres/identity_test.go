@@ -204,3 +204,114 @@ func (u *unionFind) find(x string) string {
 }
 
 func (u *unionFind) union(a, b string) { u.parent[u.find(a)] = u.find(b) }
+
+// TestObserveAll: one write gives each unknown id its own anonymous profile, once, leaves known
+// ids alone, writes nothing when an id is refused, and converges when callers race on the same
+// ids, alongside Identify and past one group's bound on ids.
+func TestObserveAll(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	user, err := b.svc.Identify(ctx, "p", identity.IdentifyRequest{ExternalID: "u1", AnonymousID: "a1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.ObserveAll(ctx, "p", []string{"a1", "n1", "n2", "n1"}); err != nil {
+		t.Fatalf("ObserveAll: %v", err)
+	}
+	owners := b.owners(t, "p")
+	if owners["a1"] != user.ProfileID || owners["n1"] == "" || owners["n2"] == "" || owners["n1"] == owners["n2"] || owners["n1"] == user.ProfileID {
+		t.Fatalf("owners %v; want a1 left on %s and n1, n2 on a new profile each", owners, user.ProfileID)
+	}
+	jobsBefore := b.count(t, `SELECT count(*) FROM river_job`)
+	if err := b.svc.ObserveAll(ctx, "p", []string{"n2", "a1", "n1"}); err != nil {
+		t.Fatalf("ObserveAll of known ids: %v", err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p'`); n != 3 {
+		t.Errorf("%d profiles after observing known ids; want 3", n)
+	}
+	if n := b.count(t, `SELECT count(*) FROM river_job`); n != jobsBefore {
+		t.Errorf("%d projection jobs after observing known ids; want %d (nothing changed)", n, jobsBefore)
+	}
+
+	err = b.svc.ObserveAll(ctx, "p", []string{"n3", "undefined"})
+	var fe *identity.FieldError
+	if !errors.Is(err, identity.ErrInvalid) || !errors.As(err, &fe) || fe.Field != "anonymousId" {
+		t.Errorf("ObserveAll with a placeholder id = %v; want ErrInvalid on anonymousId", err)
+	}
+	if _, ok := b.owners(t, "p")["n3"]; ok {
+		t.Error("n3 has a profile; a refused call must write nothing")
+	}
+	if err := b.svc.ObserveAll(ctx, "p", make([]string, identity.MaxObserveIDs+1)); !errors.Is(err, identity.ErrInvalid) {
+		t.Errorf("ObserveAll of %d ids = %v; want ErrInvalid", identity.MaxObserveIDs+1, err)
+	}
+
+	// 4 callers observe the same 1,500 visitors in chunks (three chunks together pass one
+	// group's bound) while 20 of the visitors sign up.
+	visitors := make([]string, 1500)
+	for i := range visitors {
+		visitors[i] = fmt.Sprintf("v%d", i)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for c := range 4 {
+		wg.Go(func() {
+			for i := 0; i < len(visitors); i += identity.MaxObserveIDs {
+				chunk := visitors[i:min(i+identity.MaxObserveIDs, len(visitors))]
+				if err := b.svc.ObserveAll(ctx, "p", chunk); err != nil {
+					errs <- err
+				}
+			}
+			for i := c; i < 20; i += 4 {
+				if _, err := b.svc.Identify(ctx, "p", identity.IdentifyRequest{ExternalID: fmt.Sprintf("user-%d", i), AnonymousID: visitors[i*70]}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a call failed under concurrency: %v", err)
+	}
+	owners = b.owners(t, "p")
+	seen := map[string]string{}
+	for _, v := range visitors {
+		prof, ok := owners[v]
+		if !ok {
+			t.Fatalf("visitor %s has no profile", v)
+		}
+		if other, dup := seen[prof]; dup {
+			t.Fatalf("visitors %s and %s share profile %s; want one each", other, v, prof)
+		}
+		seen[prof] = v
+	}
+	for i := range 20 {
+		if u := owners[fmt.Sprintf("user-%d", i)]; u != owners[visitors[i*70]] {
+			t.Errorf("user-%d on %s, its visitor on %s; want the visitor's profile identified", i, u, owners[visitors[i*70]])
+		}
+	}
+	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p'`); n != 3+len(visitors) {
+		t.Errorf("%d profiles; want %d (one per visitor, none made twice)", n, 3+len(visitors))
+	}
+}
+
+func (b identityBundle) owners(t *testing.T, project string) map[string]string {
+	t.Helper()
+	rows, _ := b.pool.Query(context.Background(), `SELECT distinct_id, profile_id FROM distinct_ids WHERE project_id = $1`, project)
+	owner := map[string]string{}
+	var d, p string
+	if _, err := pgx.ForEachRow(rows, []any{&d, &p}, func() error { owner[d] = p; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return owner
+}
+
+func (b identityBundle) count(t *testing.T, sql string) int {
+	t.Helper()
+	var n int
+	if err := b.pool.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
