@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -116,4 +117,89 @@ func ids(recs []profiles.Record) []string {
 		out[i] = r.ExternalID
 	}
 	return out
+}
+
+// TestListSharesCollectingEveryMatch: identical Lists that fall back to collecting every match
+// at the same time share one read (one query waits while the table is locked, not eight), each
+// gets the page and the count, and a caller that gives up fails alone.
+func TestListSharesCollectingEveryMatch(t *testing.T) {
+	t.Parallel()
+	b := setupIdentity(t)
+	ctx := context.Background()
+	const project = "proj_shared"
+	for i := range 12 {
+		traits := identity.Traits{"n": float64(i)}
+		if i < 6 {
+			traits["plan"] = "pro"
+		}
+		if _, err := b.svc.Identify(ctx, project, identity.IdentifyRequest{ExternalID: fmt.Sprintf("u%02d", i),
+			Traits: identity.TraitOps{Set: traits}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := postgres.NewProfileReader(b.pool)
+	q := profiles.Query{Filters: []profiles.Filter{{Key: "plan", Op: profiles.OpEq, Value: "pro"}}, Limit: 4}
+	want, wantN, err := r.CollectAll(ctx, project, q)
+	if err != nil || len(want) != 4 || wantN != 6 {
+		t.Fatalf("CollectAll = %d profiles, total %d, %v; want 4 of 6", len(want), wantN, err)
+	}
+
+	lock, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, `LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	const callers = 8
+	type answer struct {
+		recs []profiles.Record
+		n    int
+		err  error
+	}
+	answers := make(chan answer, callers)
+	for range callers {
+		go func() {
+			recs, n, err := r.CollectAll(ctx, project, q)
+			answers <- answer{recs, n, err}
+		}()
+	}
+	quitter, quit := context.WithCancel(ctx)
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, _, err := r.CollectAll(quitter, project, q)
+		gaveUp <- err
+	}()
+	waiting := func() int {
+		var n int
+		// Outside the locking transaction, whose view of pg_stat_activity stays as first read.
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH matches AS MATERIALIZED%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); waiting() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no List query waits on the locked table")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // every caller has long joined
+	if n := waiting(); n != 1 {
+		t.Errorf("%d queries wait for the table; want the %d identical Lists to share one", n, callers+1)
+	}
+	quit()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller that gave up got %v; want context.Canceled", err)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range callers {
+		a := <-answers
+		if a.err != nil || !slices.Equal(ids(a.recs), ids(want)) || a.n != wantN {
+			t.Errorf("a shared List answered %v, total %d, %v; want %v, total %d", ids(a.recs), a.n, a.err, ids(want), wantN)
+		}
+	}
 }
