@@ -24,17 +24,13 @@ func TestListStrategiesAgree(t *testing.T) {
 	const project = "proj_list"
 	// 60 profiles, oldest first: among the first 40 every other one is on plan pro; the newest
 	// 20 have no plan, so a walk from the newest meets no match for a while.
-	for i := range 60 {
+	identifyEach(t, b, project, 60, func(i int) identity.Traits {
 		traits := identity.Traits{"name": fmt.Sprintf("user %02d", i), "age": float64(i)}
 		if i < 40 && i%2 == 0 {
 			traits["plan"] = "pro"
 		}
-		if _, err := b.svc.Identify(ctx, project, identity.IdentifyRequest{ExternalID: fmt.Sprintf("u%02d", i),
-			Traits: identity.TraitOps{Set: traits}}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond) // ids order by their millisecond, then at random
-	}
+		return traits
+	})
 	pro := []profiles.Filter{{Key: "plan", Op: profiles.OpEq, Value: "pro"}}
 	old := []profiles.Filter{{Key: "age", Op: profiles.OpLt, Value: float64(40)}}
 	queries := map[string]profiles.Query{
@@ -111,6 +107,18 @@ func TestListStrategiesAgree(t *testing.T) {
 	}
 }
 
+// identifyEach makes n identified profiles u00, u01, ..., oldest first, with the traits of traitsOf.
+func identifyEach(t *testing.T, b identityBundle, project string, n int, traitsOf func(i int) identity.Traits) {
+	t.Helper()
+	for i := range n {
+		if _, err := b.svc.Identify(context.Background(), project, identity.IdentifyRequest{ExternalID: fmt.Sprintf("u%02d", i),
+			Traits: identity.TraitOps{Set: traitsOf(i)}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // ids order by their millisecond, then at random
+	}
+}
+
 func ids(recs []profiles.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
@@ -127,16 +135,12 @@ func TestListSharesCollectingEveryMatch(t *testing.T) {
 	b := setupIdentity(t)
 	ctx := context.Background()
 	const project = "proj_shared"
-	for i := range 12 {
-		traits := identity.Traits{"n": float64(i)}
+	identifyEach(t, b, project, 12, func(i int) identity.Traits {
 		if i < 6 {
-			traits["plan"] = "pro"
+			return identity.Traits{"n": float64(i), "plan": "pro"}
 		}
-		if _, err := b.svc.Identify(ctx, project, identity.IdentifyRequest{ExternalID: fmt.Sprintf("u%02d", i),
-			Traits: identity.TraitOps{Set: traits}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return identity.Traits{"n": float64(i)}
+	})
 	r := postgres.NewProfileReader(b.pool)
 	q := profiles.Query{Filters: []profiles.Filter{{Key: "plan", Op: profiles.OpEq, Value: "pro"}}, Limit: 4}
 	want, wantN, err := r.CollectAll(ctx, project, q)
