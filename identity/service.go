@@ -15,35 +15,39 @@ func NewService(store Store) *Service {
 
 // MaxObserveIDs bounds the ids of one ObserveAll: each is an advisory lock and, when unknown,
 // two rows of one transaction.
-const MaxObserveIDs = 512
+const MaxObserveIDs = 256
 
 // ObserveAll makes sure each of distinctIDs has a profile, creating an anonymous one for each
 // that is unknown, so that a later Identify finds the anonymous profile to merge. Event
 // ingestion calls it for the ids it sees, many in one write: a batch of events meets thousands
 // of new visitors, and one write per visitor made anonymous profiles at Identify's rate, slower
-// than TrackBatch brings them. Every id is validated first; if one is refused, nothing is
-// written.
-func (s *Service) ObserveAll(ctx context.Context, projectID string, distinctIDs []string) error {
+// than TrackBatch brings them. An id of a deleted profile is known: its events do not revive
+// it. Ids that identity refuses are left without a profile and returned in refused; the rest
+// are written.
+func (s *Service) ObserveAll(ctx context.Context, projectID string, distinctIDs []string) (refused []string, err error) {
 	if len(distinctIDs) > MaxObserveIDs {
-		return fieldErr("distinctIds", "must hold at most %d ids, got %d", MaxObserveIDs, len(distinctIDs))
+		return nil, fieldErr("distinctIds", "must hold at most %d ids, got %d", MaxObserveIDs, len(distinctIDs))
 	}
+	ids := make([]string, 0, len(distinctIDs))
 	for _, id := range distinctIDs {
-		if err := ValidateID("anonymousId", id); err != nil {
-			return err
+		if ValidateID("anonymousId", id) != nil {
+			refused = append(refused, id)
+			continue
 		}
+		ids = append(ids, id)
 	}
-	if len(distinctIDs) == 0 {
-		return nil
+	if len(ids) == 0 {
+		return refused, nil
 	}
-	_, err := s.store.Update(ctx, UpdateRequest{
+	_, err = s.store.Update(ctx, UpdateRequest{
 		ProjectID:   projectID,
-		DistinctIDs: distinctIDs,
+		DistinctIDs: ids,
 		Method:      "observe",
 	}, func(st *State) (*Plan, error) {
 		pl := newPlanner(st)
 		var created *Profile
-		for _, id := range distinctIDs {
-			if pl.profileOf(id) == nil {
+		for _, id := range ids {
+			if _, known := st.Profiles[id]; !known {
 				created = pl.create("")
 				pl.link(id, created)
 			}
@@ -53,5 +57,5 @@ func (s *Service) ObserveAll(ctx context.Context, projectID string, distinctIDs 
 		}
 		return pl.finish(created, OutcomeCreated, nil), nil
 	})
-	return err
+	return refused, err
 }

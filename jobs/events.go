@@ -64,10 +64,10 @@ type EventBatchStore interface {
 // Observer makes sure distinct ids have profiles, creating an anonymous one for each that has
 // none. IdentityObserver adapts identity.Service to it.
 type Observer interface {
-	// ObserveAll is a no-op for ids that have a profile. It takes at most
-	// identity.MaxObserveIDs ids of one project, which identity.ValidateID accepts; any error
-	// fails the job, which retries.
-	ObserveAll(ctx context.Context, projectID string, distinctIDs []string) error
+	// ObserveAll is a no-op for ids that have a profile, and takes at most
+	// identity.MaxObserveIDs ids of one project. Ids identity refuses are skipped and returned;
+	// any error fails the job, which retries.
+	ObserveAll(ctx context.Context, projectID string, distinctIDs []string) (refused []string, err error)
 }
 
 // IdentityObserver is the Observer of identity.Service.
@@ -76,7 +76,7 @@ type IdentityObserver struct {
 }
 
 // ObserveAll implements Observer.
-func (o IdentityObserver) ObserveAll(ctx context.Context, projectID string, distinctIDs []string) error {
+func (o IdentityObserver) ObserveAll(ctx context.Context, projectID string, distinctIDs []string) ([]string, error) {
 	return o.Service.ObserveAll(ctx, projectID, distinctIDs)
 }
 
@@ -144,33 +144,35 @@ func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Rec
 	if err != nil || len(unknown) == 0 {
 		return err
 	}
+	byProject := map[string][]string{}
+	for _, sub := range unknown {
+		byProject[sub.ProjectID] = append(byProject[sub.ProjectID], sub.DistinctID)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	limit := w.ObserveConcurrency
 	if limit <= 0 {
 		limit = 4
 	}
 	g.SetLimit(limit)
-	for project, ids := range w.observable(ctx, unknown) {
+	for project, ids := range byProject {
 		for chunk := range slices.Chunk(ids, identity.MaxObserveIDs) {
-			g.Go(func() error { return w.Observer.ObserveAll(gctx, project, chunk) })
+			if gctx.Err() != nil {
+				return g.Wait() // a chunk failed: the job retries, and the rest with it
+			}
+			g.Go(func() error {
+				refused, err := w.Observer.ObserveAll(gctx, project, chunk)
+				if len(refused) > 0 {
+					// Validated when tracked, so only a rule that changed since can refuse one.
+					// The events are stored; such an id stays without a profile until an
+					// Identify names it.
+					w.Logger.WarnContext(ctx, "distinct ids of tracked events refused by identity", "project_id", project,
+						"refused", len(refused), "first", refused[0])
+				}
+				return err
+			})
 		}
 	}
 	return g.Wait()
-}
-
-// observable sorts unknown subjects by project and leaves out the ids identity refuses: they
-// were validated when tracked, so only a rule that changed since can refuse one. Their events
-// are stored; such an id stays without a profile until an Identify names it.
-func (w *EventBatchWorker) observable(ctx context.Context, subjects []events.Subject) map[string][]string {
-	byProject := map[string][]string{}
-	for _, sub := range subjects {
-		if err := identity.ValidateID("anonymousId", sub.DistinctID); err != nil {
-			w.Logger.WarnContext(ctx, "distinct id of tracked events refused by identity", "project_id", sub.ProjectID, "err", err)
-			continue
-		}
-		byProject[sub.ProjectID] = append(byProject[sub.ProjectID], sub.DistinctID)
-	}
-	return byProject
 }
 
 // subjectsOf returns the (project, distinct id) of recs, each once, in order of appearance.

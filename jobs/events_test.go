@@ -60,7 +60,7 @@ type pipeline struct {
 }
 
 // setupPipeline wires ingestion the way cmd does: committer -> event_batches + River job ->
-// EventBatchWorker -> EventBatcher -> ClickHouse, with identity's Observe for unknown ids,
+// EventBatchWorker -> EventBatcher -> ClickHouse, with identity's ObserveAll for unknown ids,
 // all on a fresh Postgres and ClickHouse database.
 func setupPipeline(t testing.TB) *pipeline {
 	t.Helper()
@@ -288,6 +288,36 @@ func TestEventPipeline(t *testing.T) {
 	}
 }
 
+// TestEventBatchObservesManyNewVisitors: a batch with more new visitors than one ObserveAll
+// takes, over two projects, gives every one of them its own anonymous profile in its project.
+func TestEventBatchObservesManyNewVisitors(t *testing.T) {
+	t.Parallel()
+	p := setupPipeline(t)
+	ctx := context.Background()
+	visitors := map[string]int{"proj": identity.MaxObserveIDs + 44, "other": 30}
+	for project, n := range visitors {
+		es := make([]events.Event, n)
+		for i := range es {
+			es[i] = events.Event{Name: "Viewed", AnonymousID: fmt.Sprintf("%s-visitor-%d", project, i), MessageID: fmt.Sprint(i)}
+		}
+		if _, err := p.service.TrackBatch(ctx, project, es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if states := p.waitJobs(t); states["completed"] == 0 || states["discarded"] > 0 {
+		t.Fatalf("jobs %v; want every batch completed", states)
+	}
+	for project, n := range visitors {
+		var ids, profiles int
+		err := p.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT d.profile_id) FROM distinct_ids d
+			JOIN profiles p ON p.project_id = d.project_id AND p.id = d.profile_id
+			WHERE d.project_id = $1 AND d.distinct_id LIKE $1 || '-visitor-%' AND p.external_id IS NULL`, project).Scan(&ids, &profiles)
+		if err != nil || ids != n || profiles != n {
+			t.Errorf("%s: %d of %d visitors on %d anonymous profiles (%v); want one each", project, ids, n, profiles, err)
+		}
+	}
+}
+
 // TestEventBatchRunsTwice delivers one batch to two jobs at once, then a third after both
 // finished, and makes the first finish fail after its insert (a crash before completion):
 // reads are exactly those of one clean run.
@@ -482,9 +512,9 @@ func TestEventBatcherSharesInserts(t *testing.T) {
 // concurrent callers send TrackBatch requests of 10 events (acknowledged once committed with
 // their River job) while the workers carry them into ClickHouse and observe new ids. It
 // reports acknowledged events/s and the drain time after the last acknowledgement. With
-// visitors=new every request comes from a new anonymous id (one Observe, that is one identity
-// transaction and one projection job, per 10 events); with visitors=100 ids repeat, as
-// returning visitors do.
+// visitors=new every request comes from a new anonymous id (an anonymous profile per 10 events,
+// made by ObserveAll in identity writes of up to identity.MaxObserveIDs ids); with visitors=100
+// ids repeat, as returning visitors do.
 func BenchmarkEventPipeline(b *testing.B) {
 	for _, visitors := range []int64{0, 100} {
 		name := "visitors=new"

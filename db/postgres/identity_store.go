@@ -20,18 +20,27 @@ type ChangePublisher interface {
 }
 
 // Group commit: concurrent writes share transactions. At most maxLeaders transactions run at
-// once, each carrying every write queued when it began (up to maxGroup). One transaction per
+// once, each carrying the writes queued when it began, oldest first, up to maxGroup writes and
+// maxGroupIDs distinct ids (takeGroup). One transaction per
 // write capped Identify near 1k/s on two cores, mostly spent on BEGIN/COMMIT and one River job
 // per write; a group pays those once. Two leaders measured best here (1: 2.5k/s, 2: 3.1k/s,
 // 4: 2.7k/s, 8: 2.1k/s new-user Identify at 32 clients): more transactions at once only
 // contend for the same two cores.
 const (
-	maxLeaders  = 2
-	maxGroup    = 128
-	maxGroupIDs = 1024 // distinct ids of a group: one ObserveAll carries hundreds
+	maxLeaders = 2
+	maxGroup   = 128
+	// maxGroupIDs bounds a group's distinct ids, that is its advisory locks (Postgres' lock
+	// table holds max_locks_per_transaction x max_connections, 6,400 by default, for every
+	// process): one ObserveAll carries hundreds. A leader's own write is at most the
+	// maxLeaders-th in the queue (the writes before it lead groups of their own), so a group
+	// always has room for it while maxLeaders writes of the most ids fit in one.
+	maxGroupIDs = 512
 	maxAttempts = 12
 	groupBudget = 15 * time.Second // a group's transaction, whatever its leader's context says
 )
+
+// A compile error here means a leader's own write could be left out of its group.
+const _ = uint(maxGroupIDs - maxLeaders*identity.MaxObserveIDs)
 
 // IdentityStore is the Postgres identity graph.
 type IdentityStore struct {
@@ -84,6 +93,12 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 	if !leading {
 		select {
 		case <-w.done:
+			s.mu.Lock()
+			promoted := w.handed // the lead came too, and this write no longer needs it
+			s.mu.Unlock()
+			if promoted {
+				s.handOn()
+			}
 			return w.res, w.err
 		case <-w.lead:
 		case <-ctx.Done():
@@ -100,14 +115,7 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 // leadership on to the oldest queued write, or gives it up.
 func (s *IdentityStore) leadOnce(ctx context.Context, w *write) {
 	s.mu.Lock()
-	n, ids := 0, 0
-	for n < min(len(s.queue), maxGroup) {
-		ids += len(s.queue[n].req.DistinctIDs)
-		if n > 0 && ids > maxGroupIDs {
-			break
-		}
-		n++
-	}
+	n := takeGroup(s.queue)
 	group := append([]*write(nil), s.queue[:n]...)
 	s.queue = s.queue[n:]
 	s.mu.Unlock()
@@ -118,6 +126,20 @@ func (s *IdentityStore) leadOnce(ctx context.Context, w *write) {
 		cancel()
 	}
 	s.handOn()
+}
+
+// takeGroup returns how many writes at the head of queue make the next group: at most maxGroup
+// writes and maxGroupIDs distinct ids, and at least one write.
+func takeGroup(queue []*write) int {
+	n, ids := 0, 0
+	for n < min(len(queue), maxGroup) {
+		ids += len(queue[n].req.DistinctIDs)
+		if n > 0 && ids > maxGroupIDs {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // handOn passes a leader's slot to the oldest queued write that does not hold one yet, or

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -206,8 +207,8 @@ func (u *unionFind) find(x string) string {
 func (u *unionFind) union(a, b string) { u.parent[u.find(a)] = u.find(b) }
 
 // TestObserveAll: one write gives each unknown id its own anonymous profile, once, leaves known
-// ids alone, writes nothing when an id is refused, and converges when callers race on the same
-// ids, alongside Identify and past one group's bound on ids.
+// ids alone (a deleted profile's too), skips the ids identity refuses, and converges when
+// callers race on the same ids alongside Identify.
 func TestObserveAll(t *testing.T) {
 	t.Parallel()
 	b := setupIdentity(t)
@@ -216,38 +217,47 @@ func TestObserveAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.svc.ObserveAll(ctx, "p", []string{"a1", "n1", "n2", "n1"}); err != nil {
-		t.Fatalf("ObserveAll: %v", err)
+	gone, err := b.svc.Identify(ctx, "p", identity.IdentifyRequest{ExternalID: "u2", AnonymousID: "a2"})
+	if err == nil {
+		_, err = b.svc.Delete(ctx, "p", gone.ProfileID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused, err := b.svc.ObserveAll(ctx, "p", []string{"a1", "n1", "a2", "n2", "n1"}); err != nil || refused != nil {
+		t.Fatalf("ObserveAll = %v, %v; want nothing refused", refused, err)
 	}
 	owners := b.owners(t, "p")
 	if owners["a1"] != user.ProfileID || owners["n1"] == "" || owners["n2"] == "" || owners["n1"] == owners["n2"] || owners["n1"] == user.ProfileID {
 		t.Fatalf("owners %v; want a1 left on %s and n1, n2 on a new profile each", owners, user.ProfileID)
 	}
+	if owners["a2"] != gone.ProfileID {
+		t.Errorf("a2 on %s; want it left on its deleted profile %s (events do not revive a profile)", owners["a2"], gone.ProfileID)
+	}
 	jobsBefore := b.count(t, `SELECT count(*) FROM river_job`)
-	if err := b.svc.ObserveAll(ctx, "p", []string{"n2", "a1", "n1"}); err != nil {
+	if _, err := b.svc.ObserveAll(ctx, "p", []string{"n2", "a1", "n1"}); err != nil {
 		t.Fatalf("ObserveAll of known ids: %v", err)
 	}
-	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p'`); n != 3 {
-		t.Errorf("%d profiles after observing known ids; want 3", n)
+	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p'`); n != 4 {
+		t.Errorf("%d profiles after observing known ids; want 4", n)
 	}
 	if n := b.count(t, `SELECT count(*) FROM river_job`); n != jobsBefore {
 		t.Errorf("%d projection jobs after observing known ids; want %d (nothing changed)", n, jobsBefore)
 	}
 
-	err = b.svc.ObserveAll(ctx, "p", []string{"n3", "undefined"})
-	var fe *identity.FieldError
-	if !errors.Is(err, identity.ErrInvalid) || !errors.As(err, &fe) || fe.Field != "anonymousId" {
-		t.Errorf("ObserveAll with a placeholder id = %v; want ErrInvalid on anonymousId", err)
+	refused, err := b.svc.ObserveAll(ctx, "p", []string{"n3", "undefined", "null"})
+	if err != nil || !slices.Equal(refused, []string{"undefined", "null"}) {
+		t.Errorf("ObserveAll with placeholder ids = %v, %v; want them refused", refused, err)
 	}
-	if _, ok := b.owners(t, "p")["n3"]; ok {
-		t.Error("n3 has a profile; a refused call must write nothing")
+	if owners := b.owners(t, "p"); owners["n3"] == "" || owners["undefined"] != "" {
+		t.Errorf("owners %v; want n3 on a profile and no placeholder on any", owners)
 	}
-	if err := b.svc.ObserveAll(ctx, "p", make([]string, identity.MaxObserveIDs+1)); !errors.Is(err, identity.ErrInvalid) {
+	if _, err := b.svc.ObserveAll(ctx, "p", make([]string, identity.MaxObserveIDs+1)); !errors.Is(err, identity.ErrInvalid) {
 		t.Errorf("ObserveAll of %d ids = %v; want ErrInvalid", identity.MaxObserveIDs+1, err)
 	}
 
-	// 4 callers observe the same 1,500 visitors in chunks (three chunks together pass one
-	// group's bound) while 20 of the visitors sign up.
+	// 4 callers observe the same 1,500 visitors in chunks (several chunks queued at once pass
+	// one group's bound on ids) while 20 of the visitors sign up.
 	visitors := make([]string, 1500)
 	for i := range visitors {
 		visitors[i] = fmt.Sprintf("v%d", i)
@@ -258,7 +268,7 @@ func TestObserveAll(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; i < len(visitors); i += identity.MaxObserveIDs {
 				chunk := visitors[i:min(i+identity.MaxObserveIDs, len(visitors))]
-				if err := b.svc.ObserveAll(ctx, "p", chunk); err != nil {
+				if _, err := b.svc.ObserveAll(ctx, "p", chunk); err != nil {
 					errs <- err
 				}
 			}
@@ -291,8 +301,8 @@ func TestObserveAll(t *testing.T) {
 			t.Errorf("user-%d on %s, its visitor on %s; want the visitor's profile identified", i, u, owners[visitors[i*70]])
 		}
 	}
-	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p'`); n != 3+len(visitors) {
-		t.Errorf("%d profiles; want %d (one per visitor, none made twice)", n, 3+len(visitors))
+	if n := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p'`); n != 5+len(visitors) {
+		t.Errorf("%d profiles; want %d (one per visitor, none made twice)", n, 5+len(visitors))
 	}
 }
 

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,7 +28,7 @@ import (
 //     for 128,000 of a million). The page walks the newest live profiles instead and keeps the
 //     matches, a few hundred rows when one profile in seven matches, and the total is left to
 //     Count. A walk that meets too few matches within walkFactor rows per row wanted gives way
-//     to collecting every match.
+//     to collecting every match, in a read that identical Lists share (collectAll).
 func (r *ProfileReader) List(ctx context.Context, projectID string, q profiles.Query) ([]profiles.Record, int, error) {
 	l, err := compileList(projectID, q)
 	if err != nil {
@@ -55,45 +53,21 @@ func (r *ProfileReader) List(ctx context.Context, projectID string, q profiles.Q
 	return r.collectAll(ctx, l, q)
 }
 
-// collected is one collectAll's answer, shared by the Lists that waited for it.
-type collected struct {
-	recs []profiles.Record
-	n    int
-}
-
 // collectAll is collect of every match, shared by identical Lists that run at once. It is the
-// one strategy whose cost grows with the matches (0.7 s for 128,000 of a million, most of it
-// reading the heap): when only old profiles match a broad filter, the walk meets too few of
+// one strategy whose cost grows with the matches (0.5-0.7 s for 128,000 of a million, most of
+// it reading the heap): when only old profiles match a broad filter, the walk meets too few of
 // them, and 32 clients of one dashboard filter made 32 such reads at once (5 Lists a second,
-// p50 5 s). A List that joins a read already running may miss a write that committed after
-// that read began, by no more than the read's duration: within the seconds the API allows
-// search to lag. The read outlives a caller that gives up, for the others, within
-// collectAllTimeout.
+// p50 5 s). A List joins a read only in its first collectAllJoin, so what it answers is never
+// older than that when the List began: within the seconds the API allows search to lag.
 func (r *ProfileReader) collectAll(ctx context.Context, l listSQL, q profiles.Query) ([]profiles.Record, int, error) {
 	key, err := json.Marshal([]any{l.conds, l.args, q.After, q.Offset, q.Limit})
 	if err != nil {
 		return r.collect(ctx, l, q, 0)
 	}
-	ch := r.collecting.DoChan(string(key), func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), collectAllTimeout)
-		defer cancel()
-		recs, n, err := r.collect(ctx, l, q, 0)
-		return collected{recs: recs, n: n}, err
+	return r.collecting.do(ctx, string(key), func(ctx context.Context) ([]profiles.Record, int, error) {
+		return r.collect(ctx, l, q, 0)
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, 0, res.Err
-		}
-		c := res.Val.(collected)
-		return slices.Clone(c.recs), c.n, nil
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
-	}
 }
-
-// collectAllTimeout bounds a shared collectAll, which no single caller's deadline does.
-const collectAllTimeout = 30 * time.Second
 
 // Count implements profiles.Store.
 func (r *ProfileReader) Count(ctx context.Context, projectID string, q profiles.Query) (int, error) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/poluruprvn/profiles/db/postgres"
 	"github.com/poluruprvn/profiles/identity"
 	"github.com/poluruprvn/profiles/profiles"
@@ -128,8 +130,9 @@ func ids(recs []profiles.Record) []string {
 }
 
 // TestListSharesCollectingEveryMatch: identical Lists that fall back to collecting every match
-// at the same time share one read (one query waits while the table is locked, not eight), each
-// gets the page and the count, and a caller that gives up fails alone.
+// at the same time share one read (one query waits while the table is locked, not nine), the
+// read goes on when the caller that started it gives up and ends when every caller has, and a
+// List that comes once the read is older than it may join starts its own.
 func TestListSharesCollectingEveryMatch(t *testing.T) {
 	t.Parallel()
 	b := setupIdentity(t)
@@ -147,63 +150,86 @@ func TestListSharesCollectingEveryMatch(t *testing.T) {
 	if err != nil || len(want) != 4 || wantN != 6 {
 		t.Fatalf("CollectAll = %d profiles, total %d, %v; want 4 of 6", len(want), wantN, err)
 	}
-
-	lock, err := b.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback(ctx)
-	if _, err := lock.Exec(ctx, `LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
-	const callers = 8
 	type answer struct {
 		recs []profiles.Record
 		n    int
 		err  error
 	}
-	answers := make(chan answer, callers)
-	for range callers {
+	list := func(ctx context.Context) <-chan answer {
+		ch := make(chan answer, 1)
 		go func() {
 			recs, n, err := r.CollectAll(ctx, project, q)
-			answers <- answer{recs, n, err}
+			ch <- answer{recs, n, err}
 		}()
+		return ch
 	}
-	quitter, quit := context.WithCancel(ctx)
-	gaveUp := make(chan error, 1)
-	go func() {
-		_, _, err := r.CollectAll(quitter, project, q)
-		gaveUp <- err
-	}()
+	// Outside the locking transaction, whose view of pg_stat_activity stays as first read.
 	waiting := func() int {
 		var n int
-		// Outside the locking transaction, whose view of pg_stat_activity stays as first read.
 		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH matches AS MATERIALIZED%'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	for deadline := time.Now().Add(10 * time.Second); waiting() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no List query waits on the locked table")
+	waitFor := func(want int, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); waiting() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d List queries wait on the locked table; want %d (%s)", waiting(), want, what)
+			}
 		}
 	}
+	lockTable := func() pgx.Tx {
+		tx, err := b.pool.Begin(ctx)
+		if err == nil {
+			_, err = tx.Exec(ctx, `LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE`)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback(ctx) }) // before the pool closes, should the test stop early
+		return tx
+	}
+
+	lock := lockTable()
+	starter, quit := context.WithCancel(ctx)
+	gaveUp := list(starter)
+	waitFor(1, "the first List's read")
+	const callers = 8
+	answers := make([]<-chan answer, callers)
+	for i := range answers {
+		answers[i] = list(ctx)
+	}
 	time.Sleep(200 * time.Millisecond) // every caller has long joined
-	if n := waiting(); n != 1 {
-		t.Errorf("%d queries wait for the table; want the %d identical Lists to share one", n, callers+1)
-	}
+	waitFor(1, "identical Lists share one read")
 	quit()
-	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
-		t.Errorf("the caller that gave up got %v; want context.Canceled", err)
+	if a := <-gaveUp; !errors.Is(a.err, context.Canceled) {
+		t.Errorf("the List that gave up got %v; want context.Canceled", a.err)
 	}
+	time.Sleep(100 * time.Millisecond)
+	waitFor(1, "the read goes on for those still waiting")
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for range callers {
-		a := <-answers
+	for _, ch := range answers {
+		a := <-ch
 		if a.err != nil || !slices.Equal(ids(a.recs), ids(want)) || a.n != wantN {
 			t.Errorf("a shared List answered %v, total %d, %v; want %v, total %d", ids(a.recs), a.n, a.err, ids(want), wantN)
 		}
 	}
+
+	lockTable()
+	first, leave := context.WithCancel(ctx)
+	left := list(first)
+	waitFor(1, "a read")
+	time.Sleep(1100 * time.Millisecond) // past the join window
+	late, leaveToo := context.WithCancel(ctx)
+	leftToo := list(late)
+	waitFor(2, "a List past the join window reads on its own")
+	leave()
+	leaveToo()
+	<-left
+	<-leftToo
+	waitFor(0, "reads that every caller left are cancelled")
 }

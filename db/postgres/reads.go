@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/poluruprvn/profiles/identity"
 	"github.com/poluruprvn/profiles/profiles"
@@ -21,7 +20,7 @@ type ProfileReader struct {
 	// counts them all; past that the page walks the newest live profiles, looking at no more
 	// than walkFactor rows per row of the page before it falls back to collecting.
 	collectCap, walkFactor, walkMax int
-	collecting                      singleflight.Group // collectAll, by query and page
+	collecting                      sharedReads // collectAll's, by query and page
 }
 
 var _ profiles.Store = (*ProfileReader)(nil)
