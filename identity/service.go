@@ -43,6 +43,7 @@ func (s *Service) ObserveAll(ctx context.Context, projectID string, distinctIDs 
 		ProjectID:   projectID,
 		DistinctIDs: ids,
 		Method:      "observe",
+		Background:  true,
 	}, func(st *State) (*Plan, error) {
 		pl := newPlanner(st)
 		var created *Profile

@@ -26,6 +26,9 @@ type UpdateRequest struct {
 	ProfileIDs  []string // profiles to lock by id, for edits of one profile
 	Method      string   // "identify", "alias", ...: message ids are unique per method
 	MessageID   string   // optional idempotency key
+	// Background marks a write no caller waits on interactively (the event worker's
+	// ObserveAll): a Store that groups writes lets the others go first.
+	Background bool
 }
 
 // State is the locked snapshot a rule decides on.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,8 +21,8 @@ type ChangePublisher interface {
 }
 
 // Group commit: concurrent writes share transactions. At most maxLeaders transactions run at
-// once, each carrying the writes queued when it began, oldest first, up to maxGroup writes and
-// maxGroupIDs distinct ids (takeGroup). One transaction per
+// once, each carrying writes queued when it began, up to maxGroup writes and maxGroupIDs
+// distinct ids (pickGroup). One transaction per
 // write capped Identify near 1k/s on two cores, mostly spent on BEGIN/COMMIT and one River job
 // per write; a group pays those once. Two leaders measured best here (1: 2.5k/s, 2: 3.1k/s,
 // 4: 2.7k/s, 8: 2.1k/s new-user Identify at 32 clients): more transactions at once only
@@ -31,16 +32,11 @@ const (
 	maxGroup   = 128
 	// maxGroupIDs bounds a group's distinct ids, that is its advisory locks (Postgres' lock
 	// table holds max_locks_per_transaction x max_connections, 6,400 by default, for every
-	// process): one ObserveAll carries hundreds. A leader's own write is at most the
-	// maxLeaders-th in the queue (the writes before it lead groups of their own), so a group
-	// always has room for it while maxLeaders writes of the most ids fit in one.
+	// process): one ObserveAll carries hundreds.
 	maxGroupIDs = 512
 	maxAttempts = 12
 	groupBudget = 15 * time.Second // a group's transaction, whatever its leader's context says
 )
-
-// A compile error here means a leader's own write could be left out of its group.
-const _ = uint(maxGroupIDs - maxLeaders*identity.MaxObserveIDs)
 
 // IdentityStore is the Postgres identity graph.
 type IdentityStore struct {
@@ -115,9 +111,8 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 // leadership on to the oldest queued write, or gives it up.
 func (s *IdentityStore) leadOnce(ctx context.Context, w *write) {
 	s.mu.Lock()
-	n := takeGroup(s.queue)
-	group := append([]*write(nil), s.queue[:n]...)
-	s.queue = s.queue[n:]
+	var group []*write
+	group, s.queue = pickGroup(s.queue, w)
 	s.mu.Unlock()
 
 	if len(group) > 0 {
@@ -128,18 +123,41 @@ func (s *IdentityStore) leadOnce(ctx context.Context, w *write) {
 	s.handOn()
 }
 
-// takeGroup returns how many writes at the head of queue make the next group: at most maxGroup
-// writes and maxGroupIDs distinct ids, and at least one write.
-func takeGroup(queue []*write) int {
-	n, ids := 0, 0
-	for n < min(len(queue), maxGroup) {
-		ids += len(queue[n].req.DistinctIDs)
-		if n > 0 && ids > maxGroupIDs {
-			break
-		}
-		n++
+// pickGroup takes the next group out of queue, within maxGroup writes and maxGroupIDs distinct
+// ids: own first if it is still queued (a leader always carries its own write, whatever its
+// size), then the writes a caller waits on, oldest first; Background writes, oldest first, only
+// into a group that holds none of those, so that a caller's group stays short. Under a flood of
+// new visitors hundreds of ObserveAll writes queue at once, and an Identify behind them in
+// arrival order waited up to two seconds. What stays queued keeps its order.
+func pickGroup(queue []*write, own *write) (group, rest []*write) {
+	ids := 0
+	taken := make(map[*write]bool)
+	take := func(w *write) {
+		group = append(group, w)
+		ids += len(w.req.DistinctIDs)
+		taken[w] = true
 	}
-	return n
+	if slices.Contains(queue, own) {
+		take(own)
+	}
+	for _, background := range []bool{false, true} {
+		if background && slices.ContainsFunc(group, func(w *write) bool { return !w.req.Background }) {
+			break // a caller waits on this group: keep it short
+		}
+		for _, w := range queue {
+			fits := len(group) == 0 || len(group) < maxGroup && ids+len(w.req.DistinctIDs) <= maxGroupIDs
+			if !taken[w] && w.req.Background == background && fits {
+				take(w)
+			}
+		}
+	}
+	rest = make([]*write, 0, len(queue)-len(group))
+	for _, w := range queue {
+		if !taken[w] {
+			rest = append(rest, w)
+		}
+	}
+	return group, rest
 }
 
 // handOn passes a leader's slot to the oldest queued write that does not hold one yet, or
