@@ -52,3 +52,23 @@ func TestPickGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactIDs: ids once each, in order of first appearance, without empty ones, whether
+// few or many.
+func TestCompactIDs(t *testing.T) {
+	t.Parallel()
+	few := []string{"b", "", "a", "b", "c", "a"}
+	if got := compactIDs(few); !slices.Equal(got, []string{"b", "a", "c"}) {
+		t.Errorf("compactIDs(%q) = %q", few, got)
+	}
+	var many, want []string
+	for i := range 40 {
+		many = append(many, fmt.Sprint("v", i%25), "")
+		if i < 25 {
+			want = append(want, fmt.Sprint("v", i))
+		}
+	}
+	if got := compactIDs(many); !slices.Equal(got, want) {
+		t.Errorf("compactIDs of 80 ids = %q; want %q", got, want)
+	}
+}
