@@ -143,7 +143,7 @@ func EventStats(ctx context.Context, conn driver.Conn, projectID string, groups 
 		return out, err
 	}
 	args := append(lookupArgs("distinct_ids", projectID, ids), ch.Named("ids", ids), ch.Named("group_of_id", groupOf))
-	err = queryRows(readContext(ctx, ids, 2), conn, sqlEventStats, args, func(rows driver.Rows) error {
+	err = queryRows(statsContext(ctx, ids, 2), conn, sqlEventStats, args, func(rows driver.Rows) error {
 		var (
 			g uint32
 			s Stats
@@ -229,15 +229,27 @@ const defaultMaxQuerySize = 256 << 10
 //   - use_uncompressed_cache keeps the decompressed blocks around such point reads in memory,
 //     where every Get would otherwise decompress the same blocks again (measured on 18.16: the
 //     stats of one profile 203 -> 350 reads/s at 8 clients);
-//   - max_threads = 1: such a read touches a few granules of each part, and splitting it over
-//     threads only adds their cost (measured on 18.16, stats of 30 ids: 2.4 -> 2.0 ms of CPU a
-//     query; of 300 ids: 3.8 -> 3.1 ms, and no slower);
 //   - max_query_size is raised when the id list, bound into the text times times, would not fit
 //     the default.
 //
-// All three settings exist on 18.16 and current versions.
+// Both settings exist on 18.16 and current versions.
 func readContext(ctx context.Context, ids []string, times int) context.Context {
-	settings := ch.Settings{"use_uncompressed_cache": 1, "max_threads": 1}
+	return ch.Context(ctx, ch.WithSettings(readSettings(ids, times)))
+}
+
+// statsContext is readContext for figure reads, which also run on one thread: a figure read
+// of summary rows touches a few granules of each part, and splitting it over threads only adds
+// their cost (measured on 18.16, 30 ids: 2.4 -> 2.0 ms of CPU a query; 300 ids: 3.8 -> 3.1 ms,
+// and no slower). It overrides a max_threads set in the URL. History reads, which can gather
+// every event of thousands of ids, keep the server's threads.
+func statsContext(ctx context.Context, ids []string, times int) context.Context {
+	settings := readSettings(ids, times)
+	settings["max_threads"] = 1
+	return ch.Context(ctx, ch.WithSettings(settings))
+}
+
+func readSettings(ids []string, times int) ch.Settings {
+	settings := ch.Settings{"use_uncompressed_cache": 1}
 	size := 4 << 10 // the query text around the lists
 	for _, id := range ids {
 		size += times * (2*len(id) + 16) // escaping can double a byte; quotes, ", " and a group number add the rest
@@ -245,7 +257,7 @@ func readContext(ctx context.Context, ids []string, times int) context.Context {
 	if size > defaultMaxQuerySize {
 		settings["max_query_size"] = size
 	}
-	return ch.Context(ctx, ch.WithSettings(settings))
+	return settings
 }
 
 // EventSink writes event records with one insert per call. It implements jobs.EventSink.

@@ -27,3 +27,13 @@ func (r *ProfileReader) CollectAll(ctx context.Context, projectID string, q prof
 	}
 	return r.collectAll(ctx, l, q)
 }
+
+// Slots returns the leader slots the store counts as held and the writes it has queued.
+func (s *IdentityStore) Slots() (leaders, queued int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leaders, len(s.queue)
+}
+
+// CompileQuery is List's compiler of a free-text query into a condition and its arguments.
+var CompileQuery = compileQuery

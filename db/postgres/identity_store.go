@@ -30,9 +30,10 @@ type ChangePublisher interface {
 const (
 	maxLeaders = 2
 	maxGroup   = 128
-	// maxGroupIDs bounds a group's distinct ids, that is its advisory locks (Postgres' lock
-	// table holds max_locks_per_transaction x max_connections, 6,400 by default, for every
-	// process): one ObserveAll carries hundreds.
+	// maxGroupIDs bounds the ids a group's writes name, and so most of its advisory locks
+	// (Postgres' lock table holds max_locks_per_transaction x max_connections, 6,400 by
+	// default, for every process; message ids add one lock per write): one ObserveAll carries
+	// hundreds.
 	maxGroupIDs = 512
 	maxAttempts = 12
 	groupBudget = 15 * time.Second // a group's transaction, whatever its leader's context says
@@ -83,21 +84,21 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 	leading := s.leaders < maxLeaders
 	if leading {
 		s.leaders++
+		w.handed = true // it holds a slot: handOn must not give it a second one
 	}
 	s.mu.Unlock()
 
 	if !leading {
 		select {
 		case <-w.done:
-			s.mu.Lock()
-			promoted := w.handed // the lead came too, and this write no longer needs it
-			s.mu.Unlock()
-			if promoted {
-				s.handOn()
-			}
-			return w.res, w.err
+			return s.finished(w)
 		case <-w.lead:
 		case <-ctx.Done():
+			select {
+			case <-w.done: // committed meanwhile: the answer wins over the deadline
+				return s.finished(w)
+			default:
+			}
 			s.abandon(w)
 			return identity.Result{}, ctx.Err()
 		}
@@ -107,10 +108,28 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 	return w.res, w.err
 }
 
-// leadOnce commits one group (which holds w unless another leader took it first) and hands the
-// leadership on to the oldest queued write, or gives it up.
+// finished returns the answer of a write that another leader committed, and passes on the lead
+// if it was handed one that it no longer needs.
+func (s *IdentityStore) finished(w *write) (identity.Result, error) {
+	s.mu.Lock()
+	promoted := w.handed
+	s.mu.Unlock()
+	if promoted {
+		s.handOn()
+	}
+	return w.res, w.err
+}
+
+// leadOnce commits one group, which starts with w, and hands the leadership on to the oldest
+// queued write, or gives it up. If another leader took w first, it only hands the lead on.
 func (s *IdentityStore) leadOnce(ctx context.Context, w *write) {
 	s.mu.Lock()
+	if !slices.Contains(s.queue, w) {
+		// Another leader took w: its caller waits for that group only, not for one of others.
+		s.mu.Unlock()
+		s.handOn()
+		return
+	}
 	var group []*write
 	group, s.queue = pickGroup(s.queue, w)
 	s.mu.Unlock()
@@ -145,7 +164,10 @@ func pickGroup(queue []*write, own *write) (group, rest []*write) {
 			break // a caller waits on this group: keep it short
 		}
 		for _, w := range queue {
-			fits := len(group) == 0 || len(group) < maxGroup && ids+len(w.req.DistinctIDs) <= maxGroupIDs
+			if len(group) == maxGroup {
+				break
+			}
+			fits := len(group) == 0 || ids+len(w.req.DistinctIDs) <= maxGroupIDs
 			if !taken[w] && w.req.Background == background && fits {
 				take(w)
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -324,4 +325,39 @@ func (b identityBundle) count(t *testing.T, sql string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// nopPublisher publishes nothing: the test below is about the committer's slots alone.
+type nopPublisher struct{}
+
+func (nopPublisher) PublishTx(context.Context, pgx.Tx, []identity.Change) error { return nil }
+
+// TestIdentityStoreKeepsNoSlotAfterItsWrites: once every write of a round has answered, no
+// leader slot is still counted as held. A write that led by itself could be handed a second
+// slot it never used, and the store then ran on one leader until restart.
+func TestIdentityStoreKeepsNoSlotAfterItsWrites(t *testing.T) {
+	t.Parallel()
+	store := postgres.NewIdentityStore(pgtest.New(t), nopPublisher{})
+	decide := func(*identity.State) (*identity.Plan, error) {
+		return &identity.Plan{Result: identity.Result{Outcome: identity.OutcomeUpdated}}, nil
+	}
+	for rep := range 15 {
+		var wg sync.WaitGroup
+		stop := time.Now().Add(200 * time.Millisecond)
+		for i := range 3 {
+			wg.Go(func() {
+				for n := 0; time.Now().Before(stop); n++ {
+					req := identity.UpdateRequest{ProjectID: "p", DistinctIDs: []string{"x"}, Method: "observe", Background: (i+n)%3 == 0}
+					if _, err := store.Update(context.Background(), req, decide); err != nil {
+						t.Errorf("rep %d: %v", rep, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if leaders, queued := store.Slots(); leaders != 0 || queued != 0 {
+			t.Fatalf("after rep %d: %d leader slots held and %d writes queued, with no write in flight", rep, leaders, queued)
+		}
+	}
 }

@@ -250,13 +250,13 @@ func TestPlannerKnowsAnEmailIsRare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cond := range []string{`lower(effective->>'email') = 'u7@example.com'`, `lower(external_id) = 'user-7'`} {
-		var plan []map[string]map[string]any
-		if err := b.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT id FROM profiles WHERE project_id = 'p' AND `+cond).Scan(&plan); err != nil {
-			t.Fatal(err)
-		}
-		if rows := plan[0]["Plan"]["Plan Rows"].(float64); rows > 2 {
-			t.Errorf("%s: the planner expects %v rows of 4,000; want about 1", cond, rows)
-		}
+	// List's own condition for a query that is an email address: it or the external id.
+	cond, args := postgres.CompileQuery("u7@example.com", 1)
+	var plan []map[string]map[string]any
+	if err := b.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT id FROM profiles WHERE project_id = 'p' AND `+cond, args...).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if rows := plan[0]["Plan"]["Plan Rows"].(float64); rows > 3 {
+		t.Errorf("%s: the planner expects %v rows of 4,000; want about 2 (one address, one id)", cond, rows)
 	}
 }
