@@ -74,7 +74,7 @@ func (r *runner) lag(ctx context.Context, name string, clients int, d time.Durat
 	wg.Wait()
 	loadRes := <-done
 	res := rec.result(name, "probes", 1, time.Since(start))
-	res.LoadPerSecond = loadRes.PerSecond
+	res.LoadPerSecond, res.LoadUnit = loadRes.PerSecond, loadRes.Unit
 	return res, nil
 }
 

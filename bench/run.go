@@ -44,7 +44,7 @@ type Deps struct {
 // every path after them can be compared with the raw rate of its store.
 var Scenarios = []string{
 	"pg-upsert", "ch-insert",
-	"identify-new", "identify-repeat", "alias", "track", "track-batch",
+	"identify-new", "identify-repeat", "alias", "track", "track-batch", "identify-flood",
 	"get-cold", "get", "list-query", "list-part", "list-email", "list-filter",
 	"lag-identify", "lag-get", "lag-list", "lag-count",
 }
@@ -228,6 +228,8 @@ func (r *runner) run(ctx context.Context, name string) (Result, error) {
 		return drive(ctx, name, "requests", c, d, r.track), nil
 	case "track-batch":
 		return drive(ctx, name, "events", c, d, r.trackBatch), nil
+	case "identify-flood":
+		return r.flood(ctx, name, c, d), nil
 	case "get":
 		if err := r.warm(ctx); err != nil {
 			return Result{}, err

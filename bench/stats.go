@@ -24,8 +24,10 @@ type Result struct {
 	// Baseline and Ratio compare the path with the raw store rate measured in the same run.
 	Baseline string  `json:"baseline,omitempty"`
 	Ratio    float64 `json:"ratioToBaseline,omitempty"`
-	// LoadPerSecond is, for a lag probe, the rate of the load that ran meanwhile.
+	// LoadPerSecond is, for a lag probe or identify-flood, the rate of the load that ran
+	// meanwhile, in LoadUnit.
 	LoadPerSecond float64 `json:"loadPerSecond,omitempty"`
+	LoadUnit      string  `json:"loadUnit,omitempty"`
 	// ServerRSSMiB is the largest resident memory of the server while the scenario ran.
 	ServerRSSMiB float64 `json:"serverRssMiB,omitempty"`
 	// FirstError is one error message, to tell what failed.
@@ -46,7 +48,7 @@ func (r Result) String() string {
 		s += fmt.Sprintf("  (%.3gx of %s)", r.Ratio, r.Baseline)
 	}
 	if r.LoadPerSecond > 0 {
-		s += fmt.Sprintf("  (under %.0f requests/s of load)", r.LoadPerSecond)
+		s += fmt.Sprintf("  (under %.0f %s/s of load)", r.LoadPerSecond, r.LoadUnit)
 	}
 	if r.FirstError != "" {
 		s += "\n    first error: " + r.FirstError

@@ -53,6 +53,9 @@ Scenarios: ` + strings.Join(bench.Scenarios, ", ") + `
                        sit inside a longer one: the trigram index serves it)
   list-email           List with one exact email as the query
   list-filter          List with plan = "pro" AND age > 40, exact total included
+  identify-flood       identify-new from half the clients while the other half send
+                       TrackBatch of new visitors (their profiles share Identify's writer);
+                       Identify's figures, TrackBatch's events/s as the load
   lag-*                --clients - 1 clients load (identify-new, or track for lag-count) while a
                        probe starts every 50 ms (200 ms for lag-count) and polls until its write
                        shows: Identify -> mapping in ClickHouse (lag-identify), -> new trait in
@@ -71,7 +74,7 @@ of all of them some 100,000 profiles, every one newer than the seeded ones), whi
 what later reads meet: against a seeded project, run the read scenarios first.
 
   profiles bench --sdk-key pk_... --secret-key sk_... --scenarios get,list-query,list-email,list-filter
-  profiles bench --sdk-key pk_... --secret-key sk_... --scenarios pg-upsert,ch-insert,identify-new,identify-repeat,alias,track,track-batch,lag-identify,lag-get,lag-list,lag-count`,
+  profiles bench --sdk-key pk_... --secret-key sk_... --scenarios pg-upsert,ch-insert,identify-new,identify-repeat,alias,track,track-batch,identify-flood,lag-identify,lag-get,lag-list,lag-count`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config(cmd)

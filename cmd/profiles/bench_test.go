@@ -60,6 +60,12 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 		if res.Name == "identify-new" && (res.Baseline != "pg-upsert" || res.Ratio <= 0) {
 			t.Errorf("%s: baseline %q ratio %.3f, want its ratio to pg-upsert", key, res.Baseline, res.Ratio)
 		}
+		if res.Name == "identify-flood" && (res.LoadPerSecond <= 0 || res.LoadUnit != "events" || res.Unit != "requests") {
+			t.Errorf("%s: %s/s under %.1f %s/s; want Identify's requests under TrackBatch's events", key, res.Unit, res.LoadPerSecond, res.LoadUnit)
+		}
+		if strings.HasPrefix(res.Name, "lag-") && (res.LoadPerSecond <= 0 || res.LoadUnit != "requests") {
+			t.Errorf("%s: under %.1f %s/s of load; want the load's requests/s", key, res.LoadPerSecond, res.LoadUnit)
+		}
 		if res.Name == "track-batch" && (res.Baseline != "ch-insert" || res.Ratio <= 0 || res.Unit != "events") {
 			t.Errorf("%s: %s/s, baseline %q ratio %.3f, want events/s and its ratio to ch-insert", key, res.Unit, res.Baseline, res.Ratio)
 		}
