@@ -91,32 +91,21 @@ func (s *IdentityStore) Update(ctx context.Context, req identity.UpdateRequest, 
 	if !leading {
 		select {
 		case <-w.done:
-			return s.finished(w)
+			s.release(w) // the lead may have come too
+			return w.res, w.err
 		case <-w.lead:
 		case <-ctx.Done():
+			s.release(w)
 			select {
 			case <-w.done: // committed meanwhile: the answer wins over the deadline
-				return s.finished(w)
+				return w.res, w.err
 			default:
+				return identity.Result{}, ctx.Err()
 			}
-			s.abandon(w)
-			return identity.Result{}, ctx.Err()
 		}
 	}
 	s.leadOnce(ctx, w)
 	<-w.done
-	return w.res, w.err
-}
-
-// finished returns the answer of a write that another leader committed, and passes on the lead
-// if it was handed one that it no longer needs.
-func (s *IdentityStore) finished(w *write) (identity.Result, error) {
-	s.mu.Lock()
-	promoted := w.handed
-	s.mu.Unlock()
-	if promoted {
-		s.handOn()
-	}
 	return w.res, w.err
 }
 
@@ -197,15 +186,13 @@ func (s *IdentityStore) handOn() {
 	s.leaders--
 }
 
-// abandon takes a write whose caller gave up out of the queue. If it had been handed the lead,
-// the lead goes on to the next write.
-func (s *IdentityStore) abandon(w *write) {
+// release is for a write whose caller stops waiting for the lead: it gave up, or another
+// leader committed the write. It takes the write out of the queue if it is still there, and
+// if it had been handed the lead, the lead goes on to the next write.
+func (s *IdentityStore) release(w *write) {
 	s.mu.Lock()
-	for i, q := range s.queue {
-		if q == w {
-			s.queue = append(s.queue[:i:i], s.queue[i+1:]...)
-			break
-		}
+	if i := slices.Index(s.queue, w); i >= 0 {
+		s.queue = slices.Delete(s.queue, i, i+1)
 	}
 	promoted := w.handed
 	s.mu.Unlock()
