@@ -53,17 +53,15 @@ func TestIdentityStoreWritesProfileIDsAndJobTogether(t *testing.T) {
 	if err != nil || len(owners) != 2 || owners[0] != res.ProfileID || owners[1] != res.ProfileID {
 		t.Fatalf("distinct ids point at %v (%v), want both at %s", owners, err, res.ProfileID)
 	}
-	var jobsN int
-	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection_v2'`).Scan(&jobsN); err != nil || jobsN != 1 {
-		t.Fatalf("projection jobs = %d (%v), want 1 per committed change", jobsN, err)
+	if jobsN := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'identity_projection_v2'`); jobsN != 1 {
+		t.Fatalf("projection jobs = %d, want 1 per committed change", jobsN)
 	}
 	// The same request again changes nothing: no new job.
 	if _, err := b.svc.Identify(ctx, "proj_a", identity.IdentifyRequest{ExternalID: "u1", AnonymousID: "a1",
 		Traits: identity.TraitOps{Set: identity.Traits{"plan": "pro"}}}); err != nil {
 		t.Fatal(err)
 	}
-	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&jobsN)
-	if jobsN != 1 {
+	if jobsN := b.count(t, `SELECT count(*) FROM river_job`); jobsN != 1 {
 		t.Errorf("a no-op identify enqueued a job: %d jobs", jobsN)
 	}
 }
@@ -135,13 +133,7 @@ func TestIdentityStoreConcurrentMergesConverge(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("a call failed under concurrency: %v", err)
 	}
-	rows, _ := b.pool.Query(ctx, `SELECT distinct_id, profile_id FROM distinct_ids WHERE project_id = 'p'`)
-	owner := map[string]string{}
-	var d, p string
-	_, err := pgx.ForEachRow(rows, []any{&d, &p}, func() error { owner[d] = p; return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner := b.owners(t, "p")
 	groupProfile := map[string]string{}
 	for id := range uf.parent {
 		got, ok := owner[id]
@@ -154,15 +146,11 @@ func TestIdentityStoreConcurrentMergesConverge(t *testing.T) {
 		}
 		groupProfile[root] = got
 	}
-	var live int
-	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM profiles WHERE project_id = 'p' AND merged_into IS NULL`).Scan(&live)
-	if live != len(groupProfile) {
+	if live := b.count(t, `SELECT count(*) FROM profiles WHERE project_id = 'p' AND merged_into IS NULL`); live != len(groupProfile) {
 		t.Errorf("%d live profiles, want %d (one per connected group)", live, len(groupProfile))
 	}
-	var merged int
-	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM profiles p WHERE project_id = 'p' AND merged_into IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM profiles w WHERE w.project_id = p.project_id AND w.id = p.merged_into)`).Scan(&merged)
-	if merged != 0 {
+	if merged := b.count(t, `SELECT count(*) FROM profiles p WHERE project_id = 'p' AND merged_into IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM profiles w WHERE w.project_id = p.project_id AND w.id = p.merged_into)`); merged != 0 {
 		t.Errorf("%d merged profiles point at missing winners", merged)
 	}
 }
@@ -176,16 +164,13 @@ func TestIdentityStoreRefusedMergeWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var before int
-	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&before)
+	before := b.count(t, `SELECT count(*) FROM river_job`)
 	_, err := b.svc.Alias(ctx, "p", identity.AliasRequest{PreviousID: "u2", ExternalID: "u1"})
 	var refused *identity.MergeRefusedError
 	if !errors.As(err, &refused) || refused.OtherProfileID == "" {
 		t.Fatalf("Alias of two identified = %v, want MergeRefusedError naming the other profile", err)
 	}
-	var after int
-	_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&after)
-	if after != before {
+	if after := b.count(t, `SELECT count(*) FROM river_job`); after != before {
 		t.Errorf("a refused merge enqueued %d jobs", after-before)
 	}
 }
