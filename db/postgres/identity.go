@@ -31,18 +31,10 @@ func lastPerID(ms []identity.Mapping) []identity.Mapping {
 
 func compactIDs(ids []string) []string {
 	out := make([]string, 0, len(ids))
-	if len(ids) > 16 { // an ObserveAll's hundreds: a scan of out per id would be quadratic
-		seen := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			if id != "" && !seen[id] {
-				seen[id] = true
-				out = append(out, id)
-			}
-		}
-		return out
-	}
+	seen := make(map[string]bool, len(ids)) // a scan of out per id was quadratic in an ObserveAll's hundreds
 	for _, id := range ids {
-		if id != "" && !slices.Contains(out, id) {
+		if id != "" && !seen[id] {
+			seen[id] = true
 			out = append(out, id)
 		}
 	}
