@@ -46,17 +46,13 @@ func (s *Service) ObserveAll(ctx context.Context, projectID string, distinctIDs 
 		Background:  true,
 	}, func(st *State) (*Plan, error) {
 		pl := newPlanner(st)
-		var created *Profile
 		for _, id := range ids {
 			if _, known := st.Profiles[id]; !known {
-				created = pl.create("")
-				pl.link(id, created)
+				pl.link(id, pl.create(""))
 			}
 		}
-		if created == nil {
-			return &Plan{Result: Result{Outcome: OutcomeUpdated}}, nil
-		}
-		return pl.finish(created, OutcomeCreated, nil), nil
+		pl.plan.Upserts = pl.order // no Result: the write answers no one profile
+		return &pl.plan, nil
 	})
 	return refused, err
 }
