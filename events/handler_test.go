@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -41,7 +42,16 @@ func (m *memIngester) Append(_ context.Context, es []events.Event) error {
 
 // setupHandler serves the handler over HTTP the way cmd mounts it: behind an interceptor that
 // puts the caller's project in the context (as auth's does), with the documented body limit.
-func setupHandler(t *testing.T) (eventsv1connect.EventsSDKServiceClient, *memIngester) {
+// codecs are the client options of the two encodings every handler test runs over.
+var codecs = []struct {
+	name string
+	opts []connect.ClientOption
+}{
+	{"binary", nil},
+	{"json", []connect.ClientOption{connect.WithProtoJSON()}},
+}
+
+func setupHandler(t *testing.T, opts ...connect.ClientOption) (eventsv1connect.EventsSDKServiceClient, *memIngester) {
 	t.Helper()
 	ing := &memIngester{}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,13 +63,13 @@ func setupHandler(t *testing.T) (eventsv1connect.EventsSDKServiceClient, *memIng
 			return next(ctx, req)
 		}
 	})
-	path, h := eventsv1connect.NewEventsSDKServiceHandler(events.NewHandler(events.NewService(ing), logger),
+	path, h := events.NewConnectHandler(events.NewHandler(events.NewService(ing), logger),
 		connect.WithInterceptors(principal), connect.WithReadMaxBytes(events.MaxRequestBytes))
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	client := eventsv1connect.NewEventsSDKServiceClient(srv.Client(), srv.URL, connect.WithSendMaxBytes(64<<20))
+	client := eventsv1connect.NewEventsSDKServiceClient(srv.Client(), srv.URL, append(opts, connect.WithSendMaxBytes(64<<20))...)
 	return client, ing
 }
 
@@ -73,40 +83,86 @@ func asProject[T any](msg *T, project string) *connect.Request[T] {
 
 func TestHandlerTrack(t *testing.T) {
 	t.Parallel()
-	client, ing := setupHandler(t)
-	props, _ := structpb.NewStruct(map[string]any{"plan": "pro", "n": 2})
-	ts := timestamppb.New(now)
-	_, err := client.Track(context.Background(), asProject(&eventsv1.TrackRequest{
-		Event: "Signed Up", AnonymousId: "anon-1", ExternalId: "user-42", Properties: props, Timestamp: ts, MessageId: "m1",
-	}, "proj_a"))
-	if err != nil {
-		t.Fatalf("Track: %v", err)
-	}
-	if len(ing.events) != 1 {
-		t.Fatalf("ingester got %d events; want 1", len(ing.events))
-	}
-	e := ing.events[0]
-	if e.ProjectID != "proj_a" || e.DistinctID != "user-42" || e.Name != "Signed Up" || e.MessageID != "m1" ||
-		!e.Timestamp.Equal(now) || e.Properties["n"] != 2.0 || e.ReceivedAt.IsZero() {
-		t.Errorf("stored %+v; want project from the principal, the external id as distinct id, fields as sent", e)
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			client, ing := setupHandler(t, c.opts...)
+			props, _ := structpb.NewStruct(map[string]any{"plan": "pro", "n": 2, "tags": []any{"a", nil}, "o": map[string]any{}})
+			ts := timestamppb.New(now)
+			_, err := client.Track(context.Background(), asProject(&eventsv1.TrackRequest{
+				Event: "Signed Up", AnonymousId: "anon-1", ExternalId: "user-42", Properties: props, Timestamp: ts, MessageId: "m1",
+			}, "proj_a"))
+			if err != nil {
+				t.Fatalf("Track: %v", err)
+			}
+			if len(ing.events) != 1 {
+				t.Fatalf("ingester got %d events; want 1", len(ing.events))
+			}
+			e := ing.events[0]
+			if e.ProjectID != "proj_a" || e.DistinctID != "user-42" || e.Name != "Signed Up" || e.MessageID != "m1" ||
+				!e.Timestamp.Equal(now) || e.ReceivedAt.IsZero() {
+				t.Errorf("stored %+v; want project from the principal, the external id as distinct id, fields as sent", e)
+			}
+			want := map[string]any{"plan": "pro", "n": 2.0, "tags": []any{"a", nil}, "o": map[string]any{}}
+			if diff := cmp.Diff(want, e.Properties); diff != "" {
+				t.Errorf("stored properties differ from those sent (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
 func TestHandlerTrackBatch(t *testing.T) {
 	t.Parallel()
-	client, ing := setupHandler(t)
-	in := &eventsv1.TrackBatchRequest{}
-	for i := range 3 {
-		in.Events = append(in.Events, &eventsv1.Event{Event: "Viewed", AnonymousId: fmt.Sprintf("anon-%d", i)})
-	}
-	res, err := client.TrackBatch(context.Background(), asProject(in, "proj_a"))
-	if err != nil || res.Msg.GetAccepted() != 3 || len(ing.events) != 3 {
-		t.Fatalf("TrackBatch = %v, %v with %d stored; want 3 accepted and stored", res, err, len(ing.events))
-	}
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			client, ing := setupHandler(t, c.opts...)
+			in := &eventsv1.TrackBatchRequest{}
+			for i := range 3 {
+				in.Events = append(in.Events, &eventsv1.Event{Event: "Viewed", AnonymousId: fmt.Sprintf("anon-%d", i)})
+			}
+			res, err := client.TrackBatch(context.Background(), asProject(in, "proj_a"))
+			if err != nil || res.Msg.GetAccepted() != 3 || len(ing.events) != 3 || ing.events[2].AnonymousID != "anon-2" {
+				t.Fatalf("TrackBatch = %v, %v with %d stored; want 3 accepted and stored in order", res, err, len(ing.events))
+			}
 
-	empty, err := client.TrackBatch(context.Background(), asProject(&eventsv1.TrackBatchRequest{}, "proj_a"))
-	if err != nil || empty.Msg.GetAccepted() != 0 {
-		t.Errorf("empty TrackBatch = %v, %v; want 0 accepted, no error", empty, err)
+			empty, err := client.TrackBatch(context.Background(), asProject(&eventsv1.TrackBatchRequest{}, "proj_a"))
+			if err != nil || empty.Msg.GetAccepted() != 0 {
+				t.Errorf("empty TrackBatch = %v, %v; want 0 accepted, no error", empty, err)
+			}
+		})
+	}
+}
+
+// TestHandlerRefusesMalformedJSON sends bodies no generated client would: each is refused
+// before validation with invalid_argument, and a message that says what is wrong.
+func TestHandlerRefusesMalformedJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ path, body, message string }{
+		{"TrackBatch", `{"events":[{"event":"e","anonymousId":"a","anonymous_id":"b"}]}`, "events[0]: duplicate field"},
+		{"TrackBatch", `{"events":[{"event":"e","anonymousId":"a","properties":{"n":1e999}}]}`, "events[0]: properties: invalid google.protobuf.Value: 1e999"},
+		{"Track", "{\"event\":\"e\xff\",\"anonymousId\":\"a\"}", "event: invalid UTF-8 in string"},
+		{"Track", `{"event":"e","anonymousId":"a"} {}`, "after the message"},
+	}
+	for _, tt := range tests {
+		ing := &memIngester{}
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		_, h := events.NewConnectHandler(events.NewHandler(events.NewService(ing), logger))
+		srv := httptest.NewServer(h)
+		res, err := http.Post(srv.URL+"/events.v1.EventsSDKService/"+tt.path, "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		srv.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"invalid_argument"`) ||
+			!strings.Contains(string(body), tt.message) {
+			t.Errorf("%s %s: %d %s; want 400 invalid_argument saying %q", tt.path, tt.body, res.StatusCode, body, tt.message)
+		}
+		if len(ing.events) != 0 {
+			t.Errorf("%s %s: %d events stored; want none", tt.path, tt.body, len(ing.events))
+		}
 	}
 }
 
@@ -168,22 +224,24 @@ func TestHandlerErrors(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			client, ing := setupHandler(t)
-			ing.err = tt.ingestErr
-			err := tt.call(client, tt.project)
-			if connect.CodeOf(err) != tt.code {
-				t.Fatalf("error %v has code %v; want %v", err, connect.CodeOf(err), tt.code)
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, tt.message) || (tt.hidden != "" && strings.Contains(msg, tt.hidden)) {
-				t.Errorf("client sees %q; want it to contain %q and not %q", msg, tt.message, tt.hidden)
-			}
-			if tt.ingestErr == nil && len(ing.events) != 0 {
-				t.Errorf("%d events stored from a refused request; want none", len(ing.events))
-			}
-		})
+		for _, c := range codecs {
+			t.Run(tt.name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				client, ing := setupHandler(t, c.opts...)
+				ing.err = tt.ingestErr
+				err := tt.call(client, tt.project)
+				if connect.CodeOf(err) != tt.code {
+					t.Fatalf("error %v has code %v; want %v", err, connect.CodeOf(err), tt.code)
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, tt.message) || (tt.hidden != "" && strings.Contains(msg, tt.hidden)) {
+					t.Errorf("client sees %q; want it to contain %q and not %q", msg, tt.message, tt.hidden)
+				}
+				if tt.ingestErr == nil && len(ing.events) != 0 {
+					t.Errorf("%d events stored from a refused request; want none", len(ing.events))
+				}
+			})
+		}
 	}
 }
 

@@ -10,15 +10,17 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/poluruprvn/profiles/auth"
+	"github.com/poluruprvn/profiles/events"
 	"github.com/poluruprvn/profiles/gen/events/v1/eventsv1connect"
 	"github.com/poluruprvn/profiles/gen/profiles/v1/profilesv1connect"
+	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // services are the Connect handlers of the API. serve.go says which implementation each is.
 type services struct {
 	profilesSDK profilesv1connect.ProfilesSDKServiceHandler
 	profiles    profilesv1connect.ProfilesServiceHandler
-	eventsSDK   eventsv1connect.EventsSDKServiceHandler
+	eventsSDK   *events.Handler
 }
 
 // serviceNames are the services of the API, for gRPC health and reflection.
@@ -67,13 +69,13 @@ func routes(svc services, c routeConfig) http.Handler {
 		// Most answers are a few dozen bytes: gzip would cost more CPU than it saves.
 		connect.WithCompressMinBytes(1024),
 		withGzip(),
-		connect.WithCodec(jsonCodec{}),
+		connect.WithCodec(wire.JSONCodec{}),
 		recoverRPC(c.logger),
 	)
 	limit := limitBody(c.maxRequestBytes)
 	sdk := func(h http.Handler) http.Handler { return sdkCORS(c.corsOrigins)(limit(h)) }
 	mount(r, sdk)(profilesv1connect.NewProfilesSDKServiceHandler(svc.profilesSDK, api))
-	mount(r, sdk)(eventsv1connect.NewEventsSDKServiceHandler(svc.eventsSDK, api))
+	mount(r, sdk)(events.NewConnectHandler(svc.eventsSDK, api))
 	mount(r, limit)(profilesv1connect.NewProfilesServiceHandler(svc.profiles, api))
 
 	open := connect.WithHandlerOptions(connect.WithInterceptors(rpcLogger{}), recoverRPC(c.logger))

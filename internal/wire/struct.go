@@ -1,5 +1,3 @@
-// Package wire converts the generated protobuf types the API carries into the plain values the
-// domain packages validate and store.
 package wire
 
 import (
