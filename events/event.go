@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,23 +74,6 @@ type Ingester interface {
 	// an error the events may still have been stored (the answer was lost, not the write);
 	// storage collapses copies by message id.
 	Append(ctx context.Context, events []Event) error
-}
-
-// EncodeProperties is the one encoding of properties that sizes are measured on and that
-// storage keeps: compact JSON, keys sorted, '<', '>' and '&' left as they are (encoding/json
-// would escape them as \u003c, which ClickHouse's visitParam functions do not undo). nil
-// encodes as {}.
-func EncodeProperties(props map[string]any) (json.RawMessage, error) {
-	if len(props) == 0 {
-		return json.RawMessage(`{}`), nil
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(props); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
 // ServerMessageIDPrefix starts every message id the server assigns: "srv_" and 32 hex digits
