@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,6 +102,9 @@ type EventBatchWorker struct {
 	// ObserveConcurrency bounds concurrent ObserveAll calls of one job [4]: a batch from many
 	// new visitors has thousands of unknown ids, identity.MaxObserveIDs per call.
 	ObserveConcurrency int
+	// Subjects, when set, remembers the ids that have a profile and shares the observation of
+	// an id among the jobs that meet it at once; nil asks Postgres about every id of every job.
+	Subjects *Subjects
 }
 
 // Timeout is far below River's rescue horizon (one hour by default; ten job timeouts in
@@ -140,14 +144,29 @@ func (w *EventBatchWorker) Work(ctx context.Context, job *river.Job[EventBatchAr
 }
 
 func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Record) error {
-	unknown, err := w.Store.UnknownSubjects(ctx, subjectsOf(recs))
-	if err != nil || len(unknown) == 0 {
+	subs := subjectsOf(recs)
+	if w.Subjects == nil {
+		_, err := w.observe(ctx, subs)
 		return err
+	}
+	return w.Subjects.Observe(ctx, subs, w.observe)
+}
+
+// observe gives each of subs that has no profile an anonymous one, and returns those of subs
+// that have a profile now: all but the ids identity refused.
+func (w *EventBatchWorker) observe(ctx context.Context, subs []events.Subject) ([]events.Subject, error) {
+	unknown, err := w.Store.UnknownSubjects(ctx, subs)
+	if err != nil || len(unknown) == 0 {
+		return subs, err
 	}
 	byProject := map[string][]string{}
 	for _, sub := range unknown {
 		byProject[sub.ProjectID] = append(byProject[sub.ProjectID], sub.DistinctID)
 	}
+	var (
+		mu      sync.Mutex
+		refused = map[events.Subject]bool{}
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	limit := w.ObserveConcurrency
 	if limit <= 0 {
@@ -157,22 +176,33 @@ func (w *EventBatchWorker) observeUnknown(ctx context.Context, recs []events.Rec
 	for project, ids := range byProject {
 		for chunk := range slices.Chunk(ids, identity.MaxObserveIDs) {
 			if gctx.Err() != nil {
-				return g.Wait() // a chunk failed: the job retries, and the rest with it
+				return nil, g.Wait() // a chunk failed: the job retries, and the rest with it
 			}
 			g.Go(func() error {
-				refused, err := w.Observer.ObserveAll(gctx, project, chunk)
-				if len(refused) > 0 {
+				ref, err := w.Observer.ObserveAll(gctx, project, chunk)
+				if len(ref) > 0 {
 					// Validated when tracked, so only a rule that changed since can refuse one.
 					// The events are stored; such an id stays without a profile until an
 					// Identify names it.
 					w.Logger.WarnContext(ctx, "distinct ids of tracked events refused by identity", "project_id", project,
-						"refused", len(refused), "first", refused[0])
+						"refused", len(ref), "first", ref[0])
+					mu.Lock()
+					for _, id := range ref {
+						refused[events.Subject{ProjectID: project, DistinctID: id}] = true
+					}
+					mu.Unlock()
 				}
 				return err
 			})
 		}
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if len(refused) == 0 {
+		return subs, nil
+	}
+	return slices.DeleteFunc(slices.Clone(subs), func(s events.Subject) bool { return refused[s] }), nil
 }
 
 // subjectsOf returns the (project, distinct id) of recs, each once, in order of appearance.

@@ -36,10 +36,17 @@ type fastRetry struct{}
 func (fastRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(10 * time.Millisecond) }
 
 // faultyStore wraps the real store and fails FinishEventBatch while failFinish is positive:
-// a worker that dies after its ClickHouse insert and before completing its job.
+// a worker that dies after its ClickHouse insert and before completing its job. It counts the
+// ids the worker asks UnknownSubjects about.
 type faultyStore struct {
 	*postgres.EventBatchStore
 	failFinish atomic.Int32
+	asked      atomic.Int64
+}
+
+func (s *faultyStore) UnknownSubjects(ctx context.Context, subs []events.Subject) ([]events.Subject, error) {
+	s.asked.Add(int64(len(subs)))
+	return s.EventBatchStore.UnknownSubjects(ctx, subs)
 }
 
 func (s *faultyStore) FinishEventBatch(ctx context.Context, id int64, complete func(context.Context, pgx.Tx) error) error {
@@ -80,6 +87,7 @@ func setupPipeline(t testing.TB) *pipeline {
 	workers := river.NewWorkers()
 	jobs.Register(workers, projectionBatcher, identityStore, &jobs.EventBatchWorker{
 		Store: p.store, Batcher: eventBatcher, Observer: jobs.IdentityObserver{Service: p.identity}, Logger: logger,
+		Subjects: jobs.NewSubjects(1 << 10),
 	})
 	client, err := river.NewClient(riverpgxv5.New(p.pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
@@ -315,6 +323,39 @@ func TestEventBatchObservesManyNewVisitors(t *testing.T) {
 		if err != nil || ids != n || profiles != n {
 			t.Errorf("%s: %d of %d visitors on %d anonymous profiles (%v); want one each", project, ids, n, profiles, err)
 		}
+	}
+}
+
+// TestEventBatchesShareNewVisitors sends the events of the same new visitors in many requests,
+// each its own batch and job, which the worker runs side by side: each visitor gets one
+// profile, and the worker asks Postgres about each id about once (jobs.Subjects), not once per
+// job that carries it.
+func TestEventBatchesShareNewVisitors(t *testing.T) {
+	t.Parallel()
+	p := setupPipeline(t)
+	ctx := context.Background()
+	const visitors, requests = 50, 40
+	for r := range requests {
+		es := make([]events.Event, visitors)
+		for i := range es {
+			es[i] = events.Event{Name: "Viewed", AnonymousID: fmt.Sprintf("visitor-%d", i), MessageID: fmt.Sprintf("m-%d-%d", r, i)}
+		}
+		if _, err := p.service.TrackBatch(ctx, "proj", es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if states := p.waitJobs(t); states["completed"] == 0 || states["discarded"] > 0 {
+		t.Fatalf("jobs %v; want every batch completed", states)
+	}
+	var ids, profiles int
+	err := p.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT profile_id) FROM distinct_ids
+		WHERE project_id = 'proj' AND distinct_id LIKE 'visitor-%'`).Scan(&ids, &profiles)
+	if err != nil || ids != visitors || profiles != visitors {
+		t.Errorf("%d visitors on %d profiles (%v); want %d, one profile each", ids, profiles, err, visitors)
+	}
+	// Without the memory, each of the jobs asks about all the visitors again.
+	if asked := p.store.asked.Load(); asked > 2*visitors {
+		t.Errorf("the worker asked Postgres about %d ids for %d visitors in %d requests; want each about once", asked, visitors, requests)
 	}
 }
 

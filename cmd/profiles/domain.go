@@ -25,6 +25,11 @@ const (
 	projectionDelay = time.Second
 )
 
+// knownSubjects is how many distinct ids the event worker remembers as having a profile
+// (jobs.Subjects): 8 bytes each, 2 MiB. Enough for the visitors of the last minutes of a busy
+// site; one it forgot costs a Postgres lookup, as every id did before.
+const knownSubjects = 1 << 18
+
 // domain is the services of one process and the adapters they write through. The publishers
 // get their River client after it is made (bindRiver): the client needs the workers, which
 // need the identity service, which needs a publisher.
@@ -71,6 +76,7 @@ func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logge
 		Batcher:  eventRows,
 		Observer: jobs.IdentityObserver{Service: d.identity},
 		Logger:   logger,
+		Subjects: jobs.NewSubjects(knownSubjects),
 	})
 	return 3, func() { projection.Stop(); eventRows.Stop() }, nil
 }
