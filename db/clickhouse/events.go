@@ -63,8 +63,10 @@ const (
 	// PREWHERE 1.1 MB and 4.9 ms).
 	//
 	// The figures of groups of distinct ids (one group per profile) from event_stats, merging
-	// each group's states: @group_of_id[i] is the group (1-based) of @ids[i].
-	sqlEventStats = `SELECT toUInt32(arrayElement(@group_of_id, indexOf(@ids, distinct_id))) AS stats_group,
+	// each group's states: @group_of_id[i] is the group (1-based) of @ids[i]. transform looks
+	// the id up in a hash table; indexOf scanned the id list for every row read (300 ids: 33 ->
+	// 26 ms of ClickHouse CPU on 18.16).
+	sqlEventStats = `SELECT toUInt32(transform(distinct_id, @ids, @group_of_id, 0)) AS stats_group,
        uniqExactMerge(messages) AS message_count,
        minMerge(first_seen) AS first_timestamp,
        maxMerge(last_seen) AS last_timestamp
