@@ -17,14 +17,14 @@ import (
 // the message it reads, token by token: the same number and literal grammar (a literal ends at a
 // delimiter), the same string rules (valid UTF-8, no raw control characters, surrogate escapes
 // only in pairs), duplicate fields and Struct keys refused, unknown fields skipped but checked,
-// and the same recursion budget. FuzzReadTrackBatch in package events pins this against
+// and the same recursion budget. FuzzReadTrackBatchJSON in package events pins this against
 // protojson itself; keep the two in step when protojson changes.
 //
 // A caller reads a message with Object and Member, and its fields with the typed reads below.
 type JSONReader struct {
 	in  []byte
 	off int
-	buf []byte // unescaped names
+	buf []byte // the last string read that had escapes, unescaped
 }
 
 // MaxRecursion is protojson's default recursion budget: every message, Struct, ListValue and
@@ -122,7 +122,7 @@ func (r *JSONReader) Member(i int) (name []byte, ok bool, err error) {
 		}
 		return nil, false, r.errorf("unexpected %s, want a field name", r.tokenText())
 	}
-	name, err = r.stringBytes(true)
+	name, err = r.stringBytes()
 	if err != nil {
 		return nil, false, err
 	}
@@ -164,7 +164,7 @@ func (r *JSONReader) String() (string, error) {
 	if r.peek() != '"' {
 		return "", r.valueError("a string")
 	}
-	b, err := r.stringBytes(false)
+	b, err := r.stringBytes()
 	return string(b), err
 }
 
@@ -272,7 +272,7 @@ func (r *JSONReader) value(budget int) (any, error) {
 	case c == '[':
 		return r.list(budget)
 	case c == '"':
-		b, err := r.stringBytes(false)
+		b, err := r.stringBytes()
 		return string(b), err
 	case c == 'n' && r.literal("null"):
 		r.off += len("null")
@@ -323,7 +323,7 @@ func (r *JSONReader) Skip(budget int) error {
 			}
 			continue
 		case c == '"':
-			if _, err := r.stringBytes(false); err != nil {
+			if _, err := r.stringBytes(); err != nil {
 				return err
 			}
 		case c == 'n' && r.literal("null"), c == 't' && r.literal("true"):
@@ -369,7 +369,7 @@ func (r *JSONReader) skipName() error {
 	if r.peek() != '"' {
 		return r.valueError("a field name")
 	}
-	if _, err := r.stringBytes(true); err != nil {
+	if _, err := r.stringBytes(); err != nil {
 		return err
 	}
 	return r.expect(':', `":" after a field name`)

@@ -76,9 +76,9 @@ func numberLen(s []byte) (int, bool) {
 }
 
 // stringBytes reads the string at the offset (which holds its opening quote) and returns its
-// unescaped bytes. Without escapes they are the input's own bytes; with them, a new slice, or
-// the reader's scratch buffer when scratch is set (valid until the next call).
-func (r *JSONReader) stringBytes(scratch bool) ([]byte, error) {
+// unescaped bytes, valid until the next read: the input's own bytes when it has no escapes,
+// else the reader's scratch buffer.
+func (r *JSONReader) stringBytes() ([]byte, error) {
 	r.off++ // the quote
 	start := r.off
 	for i := start; i < len(r.in); {
@@ -88,12 +88,8 @@ func (r *JSONReader) stringBytes(scratch bool) ([]byte, error) {
 			r.off = i + 1
 			return r.in[start:i:i], nil
 		case c == '\\':
-			var out []byte
-			if scratch {
-				out = r.buf[:0]
-			}
-			out, err := r.unescape(append(out, r.in[start:i]...), i)
-			if scratch {
+			out, err := r.unescape(append(r.buf[:0], r.in[start:i]...), i)
+			if out != nil {
 				r.buf = out
 			}
 			return out, err
