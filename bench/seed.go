@@ -47,6 +47,9 @@ type SeedStats struct {
 	// VacuumSeconds is VACUUM ANALYZE of profiles and distinct_ids: it empties the GIN
 	// indexes' pending lists and marks the pages all-visible, as a long-lived table would be.
 	VacuumSeconds float64 `json:"vacuumSeconds"`
+	// SettleSeconds is merging the ClickHouse tables' parts (clickhouse.SettleTables), the
+	// same for ClickHouse.
+	SettleSeconds float64 `json:"settleSeconds"`
 	TotalSeconds  float64 `json:"totalSeconds"`
 }
 
@@ -123,8 +126,15 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, ch driver.Conn, cfg SeedConfi
 		}
 	}
 	stats.VacuumSeconds = time.Since(vacuum).Seconds()
+	progressf(cfg.Progress, "VACUUM ANALYZE in %.1fs; merging ClickHouse's parts ...", stats.VacuumSeconds)
+
+	settle := time.Now()
+	if err := clickhouse.SettleTables(ctx, ch); err != nil {
+		return stats, fmt.Errorf("seed: %w", err)
+	}
+	stats.SettleSeconds = time.Since(settle).Seconds()
 	stats.TotalSeconds = time.Since(start).Seconds()
-	progressf(cfg.Progress, "VACUUM ANALYZE in %.1fs; total %.1fs", stats.VacuumSeconds, stats.TotalSeconds)
+	progressf(cfg.Progress, "parts merged in %.1fs; total %.1fs", stats.SettleSeconds, stats.TotalSeconds)
 	return stats, nil
 }
 

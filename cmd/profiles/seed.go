@@ -42,7 +42,8 @@ func newSeedCmd(a *app) *cobra.Command {
   profile has 1 to 3 distinct ids. Events spread over every distinct id with a heavy tail,
   over the last 180 days. The ClickHouse projection (distinct_id_map, profiles) matches.
 
-Then VACUUM ANALYZE, so reads meet the tables as a long-lived database would hold them.
+Then VACUUM ANALYZE in Postgres and OPTIMIZE ... FINAL in ClickHouse, so reads and writes meet
+the tables as a long-lived database would hold them.
 A million profiles and ten million events take minutes. Run 'profiles migrate' first; a
 running server is fine (versions come from a reserved block of change_seq). Then:
 

@@ -27,5 +27,6 @@ func Queries() []Query {
 		{Name: "events.insert", SQL: sqlInsertEvents, Batch: true},
 		{Name: "events.stats", SQL: sqlEventStats},
 		{Name: "events.history", SQL: sqlEventHistory},
+		{Name: "settle.optimize", SQL: optimizeSQL("events")},
 	}
 }

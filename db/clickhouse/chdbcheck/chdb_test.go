@@ -87,6 +87,7 @@ var samples = map[string][][]any{
 		ch.Named("after", 1), ch.Named("before_ts", uint32(sampleTime.Add(2*time.Minute).Unix())), ch.Named("before_id", "m2"),
 		ch.Named("limit", 2),
 	}},
+	"settle.optimize": {{}},
 }
 
 // want holds the rows (JSONEachRow) a query must return after the samples before it ran,
