@@ -29,9 +29,9 @@ func (JSONCodec) Name() string { return "json" }
 
 // Marshal implements connect.Codec.
 func (JSONCodec) Marshal(m any) ([]byte, error) {
-	msg, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("json codec: %T is not a proto.Message", m)
+	msg, err := message("json", m)
+	if err != nil {
+		return nil, err
 	}
 	return protojson.MarshalOptions{EmitDefaultValues: true}.Marshal(msg)
 }
@@ -44,9 +44,9 @@ func (JSONCodec) Unmarshal(b []byte, m any) error {
 	if u, ok := m.(JSONUnmarshaler); ok {
 		return u.UnmarshalProtoJSON(b)
 	}
-	msg, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("json codec: %T is not a proto.Message", m)
+	msg, err := message("json", m)
+	if err != nil {
+		return err
 	}
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, msg)
 }
@@ -66,18 +66,18 @@ func (c ProtoCodec) Marshal(m any) ([]byte, error) { return c.MarshalAppend(nil,
 
 // MarshalAppend lets Connect marshal into its pooled buffers.
 func (ProtoCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
-	msg, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("proto codec: %T is not a proto.Message", m)
+	msg, err := message("proto", m)
+	if err != nil {
+		return nil, err
 	}
 	return proto.MarshalOptions{}.MarshalAppend(dst, msg)
 }
 
 // MarshalStable is what Connect uses for GET requests' query strings.
 func (ProtoCodec) MarshalStable(m any) ([]byte, error) {
-	msg, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("proto codec: %T is not a proto.Message", m)
+	msg, err := message("proto", m)
+	if err != nil {
+		return nil, err
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 }
@@ -87,12 +87,21 @@ func (ProtoCodec) Unmarshal(b []byte, m any) error {
 	if u, ok := m.(BinaryUnmarshaler); ok {
 		return u.UnmarshalProtoBinary(b)
 	}
-	msg, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("proto codec: %T is not a proto.Message", m)
+	msg, err := message("proto", m)
+	if err != nil {
+		return err
 	}
 	if err := proto.Unmarshal(b, msg); err != nil {
 		return fmt.Errorf("unmarshal into %T: %w", m, err)
 	}
 	return nil
+}
+
+// message is m as the proto.Message every codec but a request's own reader needs.
+func message(codec string, m any) (proto.Message, error) {
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%s codec: %T is not a proto.Message", codec, m)
+	}
+	return msg, nil
 }
