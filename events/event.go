@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Event is one tracked event. Accept fills in the fields the server decides; an accepted Event
@@ -64,6 +66,17 @@ func (e Event) Record() (Record, error) {
 type Subject struct {
 	ProjectID  string
 	DistinctID string
+}
+
+// Hash is the 64-bit xxhash of the project and the id, NUL between them (identity refuses
+// control characters in ids): the one hash of a subject, which the figure announcements
+// (profiles.SubjectHash) and the event worker's memory (jobs.Subjects) both key on.
+func (s Subject) Hash() uint64 {
+	d := xxhash.New()
+	_, _ = d.WriteString(s.ProjectID)
+	_, _ = d.Write([]byte{0})
+	_, _ = d.WriteString(s.DistinctID)
+	return d.Sum64()
 }
 
 // Ingester makes accepted events durable.

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/poluruprvn/profiles/events"
 )
 
@@ -46,13 +44,7 @@ func NewSubjects(slots int) *Subjects {
 	return &Subjects{known: make([]atomic.Uint64, slots), inFlight: map[events.Subject]*observation{}}
 }
 
-func fingerprint(s events.Subject) uint64 {
-	d := xxhash.New()
-	_, _ = d.WriteString(s.ProjectID)
-	_, _ = d.Write([]byte{0})
-	_, _ = d.WriteString(s.DistinctID)
-	return d.Sum64() | 1 // never 0, the empty slot
-}
+func fingerprint(s events.Subject) uint64 { return s.Hash() | 1 } // never 0, the empty slot
 
 func (k *Subjects) slot(fp uint64) *atomic.Uint64 { return &k.known[fp&uint64(len(k.known)-1)] }
 

@@ -6,8 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cespare/xxhash/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/poluruprvn/profiles/events"
 )
 
 // FigureCache keeps the event figures of profiles between the events that change them, so that
@@ -62,13 +63,10 @@ func NewFigureCache(entries int) *FigureCache {
 	return &FigureCache{entries: c, epochs: make([]atomic.Uint32, figureBuckets)}
 }
 
-// SubjectHash is the hash an announcement carries for one distinct id of a project.
+// SubjectHash is the hash an announcement carries for one distinct id of a project: the low
+// 32 bits of events.Subject.Hash.
 func SubjectHash(projectID, distinctID string) uint32 {
-	d := xxhash.New()
-	_, _ = d.WriteString(projectID)
-	_, _ = d.Write([]byte{0})
-	_, _ = d.WriteString(distinctID)
-	return uint32(d.Sum64())
+	return uint32(events.Subject{ProjectID: projectID, DistinctID: distinctID}.Hash())
 }
 
 // Invalidate drops every entry holding an id with one of the announced hashes.
