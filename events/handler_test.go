@@ -53,6 +53,14 @@ var codecs = []struct {
 
 func setupHandler(t *testing.T, opts ...connect.ClientOption) (eventsv1connect.EventsSDKServiceClient, *memIngester) {
 	t.Helper()
+	srv, ing := serveHandler(t)
+	client := eventsv1connect.NewEventsSDKServiceClient(srv.Client(), srv.URL, append(opts, connect.WithSendMaxBytes(64<<20))...)
+	return client, ing
+}
+
+// serveHandler is setupHandler's server, for requests no generated client sends.
+func serveHandler(t *testing.T) (*httptest.Server, *memIngester) {
+	t.Helper()
 	ing := &memIngester{}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	principal := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
@@ -69,8 +77,7 @@ func setupHandler(t *testing.T, opts ...connect.ClientOption) (eventsv1connect.E
 	mux.Handle(path, h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	client := eventsv1connect.NewEventsSDKServiceClient(srv.Client(), srv.URL, append(opts, connect.WithSendMaxBytes(64<<20))...)
-	return client, ing
+	return srv, ing
 }
 
 func asProject[T any](msg *T, project string) *connect.Request[T] {
@@ -144,18 +151,20 @@ func TestHandlerRefusesMalformedJSON(t *testing.T) {
 		{"Track", "{\"event\":\"e\xff\",\"anonymousId\":\"a\"}", "event: invalid UTF-8 in string"},
 		{"Track", `{"event":"e","anonymousId":"a"} {}`, "after the message"},
 	}
+	srv, ing := serveHandler(t)
 	for _, tt := range tests {
-		ing := &memIngester{}
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		_, h := events.NewConnectHandler(events.NewHandler(events.NewService(ing), logger))
-		srv := httptest.NewServer(h)
-		res, err := http.Post(srv.URL+"/events.v1.EventsSDKService/"+tt.path, "application/json", strings.NewReader(tt.body))
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/events.v1.EventsSDKService/"+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Test-Project", "p") // refused for its body, not for a missing caller
+		res, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		srv.Close()
 		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"invalid_argument"`) ||
 			!strings.Contains(string(body), tt.message) {
 			t.Errorf("%s %s: %d %s; want 400 invalid_argument saying %q", tt.path, tt.body, res.StatusCode, body, tt.message)
