@@ -47,8 +47,8 @@ type SeedStats struct {
 	// VacuumSeconds is VACUUM ANALYZE of profiles and distinct_ids: it empties the GIN
 	// indexes' pending lists and marks the pages all-visible, as a long-lived table would be.
 	VacuumSeconds float64 `json:"vacuumSeconds"`
-	// SettleSeconds is merging the ClickHouse tables' parts (clickhouse.SettleTables), the
-	// same for ClickHouse.
+	// SettleSeconds is merging the ClickHouse tables' parts (clickhouse.SettleTables), what
+	// VACUUM is for Postgres: the tables as a long-lived database holds them.
 	SettleSeconds float64 `json:"settleSeconds"`
 	TotalSeconds  float64 `json:"totalSeconds"`
 }

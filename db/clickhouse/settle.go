@@ -15,9 +15,9 @@ func optimizeSQL(table string) string { return "OPTIMIZE TABLE " + table + " FIN
 
 // SettleTables merges the parts of every table a bulk load fills into one per partition, as a
 // long-lived table's parts end up after background merges. Left alone, the parts of a load are
-// merged only once later inserts come: after `profiles seed`, the first minutes of writes
-// merged a million summary rows of event_stats beside them, and ran at two thirds of their
-// rate. It waits for the merges, however long they take.
+// merged only once later inserts come: after `profiles seed`, the first write sequence merged
+// 655,000 summary rows of event_stats beside itself. It waits for the merges, however long
+// they take.
 func SettleTables(ctx context.Context, conn driver.Conn) error {
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_execution_time": 0}))
 	for _, table := range settledTables {
