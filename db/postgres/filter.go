@@ -141,7 +141,7 @@ const (
 
 	sqlQuery = `search LIKE {pattern}`
 	// The word index narrows; strpos, which no index serves, says whether the text holds q.
-	sqlQueryWords = `(profiles_search_runs(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
+	sqlQueryWords = `(profiles_search_words(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
 	// An email address is looked up whole (migrations/0006_exact_search.sql says why).
 	sqlQueryEmail = `(lower(effective->>'email') = {value} OR lower(external_id) = {value})`
 )

@@ -247,7 +247,7 @@ func TestCompileFiltersErrors(t *testing.T) {
 
 func TestCompileQuery(t *testing.T) {
 	t.Parallel()
-	const wantWords = "(profiles_search_runs(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
+	const wantWords = "(profiles_search_words(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
 	tests := []struct {
 		q        string
 		wantSQL  string
@@ -258,10 +258,10 @@ func TestCompileQuery(t *testing.T) {
 		{q: "\x00"},
 		{q: " Alice@Example.COM ", wantSQL: "(lower(effective->>'email') = $4 OR lower(external_id) = $4)", wantArgs: []any{"alice@example.com"}},
 		{q: "@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'example'", "@example.com"}},
-		{q: "alice@example", wantSQL: wantWords, wantArgs: []any{"'ecila':* & 'example':*", "alice@example"}},
+		{q: "alice@example", wantSQL: wantWords, wantArgs: []any{"'example':* & ('alice' | '~ecila':*)", "alice@example"}},
 		{q: "  bob  ", wantSQL: "search LIKE $4", wantArgs: []any{"%bob%"}},
-		{q: "alan smith", wantSQL: wantWords, wantArgs: []any{"'nala':* & 'smith':*", "alan smith"}},
-		{q: "Alice Smith@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'ecila':* & 'example' & 'smith'", "alice smith@example.com"}},
+		{q: "alan smith", wantSQL: wantWords, wantArgs: []any{"'smith':* & ('alan' | '~nala':*)", "alan smith"}},
+		{q: "Alice Smith@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'example' & 'smith' & ('alice' | '~ecila':*)", "alice smith@example.com"}},
 		{q: "o'brien", wantSQL: "search LIKE $4", wantArgs: []any{"%o'brien%"}}, // one prefix of 5: trigrams
 		{q: `50%_\`, wantSQL: "search LIKE $4", wantArgs: []any{`%50\%\_\\%`}},
 		{q: `50%_off\`, wantSQL: wantWords, wantArgs: []any{"'off'", `50%_off\`}},
@@ -655,9 +655,9 @@ func TestFilterPlansUseIndexes(t *testing.T) {
 		{"eq", []Filter{{Key: "plan", Op: FilterEq, Value: "rare"}}, "", "profiles_effective", 200},
 		{"exists", []Filter{{Key: "vip", Op: FilterExists}}, "", "profiles_effective", 20},
 		{"exists nested", []Filter{{Key: "billing.card", Op: FilterExists}}, "", "profiles_effective", 20},
-		{"query", nil, "USER1234", "profiles_search", 11},                     // user1234 and user12340-user12349
-		{"query substring", nil, "c4ca4238", "profiles_search", 1},            // md5('1')
-		{"query words", nil, "user1234\n81dc9bdb", "profiles_search_runs", 1}, // md5('1234')
+		{"query", nil, "USER1234", "profiles_search", 11},                      // user1234 and user12340-user12349
+		{"query substring", nil, "c4ca4238", "profiles_search", 1},             // md5('1')
+		{"query words", nil, "user1234\n81dc9bdb", "profiles_search_words", 1}, // md5('1234')
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,19 +133,19 @@ func (c indexCatalog) state(name string) string {
 // the statistics target its migration gave it.
 func (c indexCatalog) wantRebuilt(when string) {
 	c.t.Helper()
-	for _, name := range []string{"profiles_email", "profiles_search_runs"} {
+	for _, name := range []string{"profiles_email", "profiles_search_words"} {
 		if got := c.state(name); got != "valid" {
 			c.t.Errorf("%s %s %s, want valid", name, got, when)
 		}
 	}
 	var stats int
 	err := c.pool.QueryRow(context.Background(),
-		`SELECT attstattarget FROM pg_attribute WHERE attrelid = 'profiles_search_runs'::regclass AND attnum = 1`).Scan(&stats)
+		`SELECT attstattarget FROM pg_attribute WHERE attrelid = 'profiles_search_words'::regclass AND attnum = 1`).Scan(&stats)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	if stats != 0 {
-		c.t.Errorf("profiles_search_runs statistics target %d %s, want 0", stats, when)
+		c.t.Errorf("profiles_search_words statistics target %d %s, want 0", stats, when)
 	}
 }
 
@@ -155,9 +155,9 @@ func TestMigrateRebuildsIndexesLeftInvalid(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t)
 	c := indexCatalog{t, pool}
-	c.invalidate("profiles_email")       // recorded as applied: a rerun that skipped it
-	c.invalidate("profiles_search_runs") // not recorded: the build failed, 0008 and later still pending
-	c.exec(`DELETE FROM goose_db_version WHERE version_id >= 8`)
+	c.invalidate("profiles_email")        // recorded as applied: a rerun that skipped it
+	c.invalidate("profiles_search_words") // not recorded: the build failed, 0010 and later still pending
+	c.exec(`DELETE FROM goose_db_version WHERE version_id >= 10`)
 	if err := postgres.Migrate(context.Background(), pool); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
@@ -171,7 +171,7 @@ func TestMigrateRepairsIndexesEvenWhenAMigrationFails(t *testing.T) {
 	pool := pgtest.New(t)
 	c := indexCatalog{t, pool}
 	c.invalidate("profiles_email")
-	c.invalidate("profiles_search_runs") // its migration recorded: nothing else sets its statistics
+	c.invalidate("profiles_search_words") // its migration recorded: nothing else sets its statistics
 	// goose refuses a missing migration below the newest applied one.
 	c.exec(`DELETE FROM goose_db_version WHERE version_id = 7`)
 	if err := postgres.Migrate(context.Background(), pool); err == nil {
@@ -188,20 +188,21 @@ func TestMigrateDropsWhatAnInterruptedRepairLeft(t *testing.T) {
 	pool := pgtest.New(t)
 	c := indexCatalog{t, pool}
 	c.exec(`CREATE INDEX profiles_email_ccnew ON profiles (project_id)`)
-	c.exec(`CREATE INDEX profiles_search_runs_ccold1 ON profiles (project_id)`)
+	c.exec(`CREATE INDEX profiles_search_words_ccold1 ON profiles (project_id)`)
 	c.exec(`CREATE INDEX someone_elses_ccnew ON profiles (project_id)`)
-	for _, name := range []string{"profiles_email_ccnew", "profiles_search_runs_ccold1", "someone_elses_ccnew"} {
+	for _, name := range []string{"profiles_email_ccnew", "profiles_search_words_ccold1", "someone_elses_ccnew"} {
 		c.invalidate(name)
 	}
 	if err := postgres.Migrate(context.Background(), pool); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	for name, want := range map[string]string{
-		"profiles_email_ccnew":        "missing",
-		"profiles_search_runs_ccold1": "missing",
-		"someone_elses_ccnew":         "invalid",
-		"profiles_email":              "valid",
-		"profiles_search_runs":        "valid",
+		"profiles_email_ccnew":         "missing",
+		"profiles_search_words_ccold1": "missing",
+		"someone_elses_ccnew":          "invalid",
+		"profiles_email":               "valid",
+		"profiles_search_words":        "valid",
+		"profiles_search_runs":         "missing", // 0008's word index, which 0010 replaced
 	} {
 		if got := c.state(name); got != want {
 			t.Errorf("%s %s after migrate, want %s", name, got, want)

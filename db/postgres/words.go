@@ -6,26 +6,34 @@ import (
 	"unicode/utf8"
 )
 
-// The word index (migrations/0008_word_search.sql) holds the runs of the search column: the
+// The word index (migrations/0010_word_tails.sql) holds the runs of the search column: the
 // longest stretches of ASCII letters and non-ASCII characters, split at every other ASCII
-// character (digits too), each cut to maxRun characters, and each run reversed too. Digits
-// split runs so that ids and addresses ("user93899", "u1.2@example.com") add common words to
-// the index rather than a million distinct ones, which a prefix ("user:*") would all visit;
-// numbers are left to the trigram index. It narrows a
-// query the trigram index serves slowly: a full name's trigrams ("ber", "eli", " jo") sit in
-// tens of thousands of profiles each, so "elias jorberg" reads some 300 index pages, where
-// its runs read a dozen.
+// character (digits too), each cut to maxRun characters; and the tail of each run longer than
+// minAffix, that is the run less its first character, reversed, cut, and marked with tailMark.
+// Digits split runs so that ids and addresses ("user93899", "u1.2@example.com") add common
+// words to the index rather than a million distinct ones, which a prefix ("user:*") would all
+// visit; numbers are left to the trigram index. It narrows a query the trigram index serves
+// slowly: a full name's trigrams ("ber", "eli", " jo") sit in tens of thousands of profiles
+// each, so "elias jorberg" reads some 300 index pages, where its runs read a dozen.
 //
 // A query is a substring of the search text, so every run of the query that a separator
 // bounds inside the query is bounded the same way in the text: a run with separators on both
 // sides is a whole run of the text, a run that ends the query starts one, and a run that
-// begins the query ends one (a prefix of a reversed run). The run that is the whole query
-// proves nothing, and stays with the trigram index.
+// begins the query ends one: it is a whole run, or the end of a longer one, whose tail starts
+// with the query run reversed. The run that is the whole query proves nothing, and stays with
+// the trigram index.
+//
+// Why tails and not every run reversed: GIN gathers all profiles of a prefix condition before
+// it intersects anything, so 'saile':* (every "elias") cost as much as the first name is
+// common, while the exact 'elias' of ('elias' | '~saile':*) is skipped through beside the
+// rarer conditions, and the tails that start with "saile" are few.
 const (
 	maxRun = 254 // characters kept of a run; PostgreSQL's regular expressions count to 255
 	// minAffix is the shortest start or end of a run worth a prefix scan: shorter ones
 	// ("a:*") read a large part of the index.
 	minAffix = 3
+	// tailMark starts the tail lexemes; a separator, so no whole run starts with it.
+	tailMark = "~"
 )
 
 // isRunRune reports whether r belongs to a run: the migration's separator class is every
@@ -63,8 +71,8 @@ func wordQuery(q string) string {
 			whole = whole || utf8.RuneCountInString(run) >= minAffix
 		case left && utf8.RuneCountInString(run) >= minAffix: // starts a run of the text
 			conds = append(conds, lexeme(cut(run), true))
-		case right && utf8.RuneCountInString(run) >= minAffix: // ends one
-			conds = append(conds, lexeme(cut(reverse(run)), true))
+		case right && utf8.RuneCountInString(run) >= minAffix: // ends one: is one, or a tail starts with it
+			conds = append(conds, "("+lexeme(cut(run), false)+" | "+lexeme(tailMark+cut(reverse(run)), true)+")")
 		}
 		start = end
 	}
