@@ -139,9 +139,11 @@ const (
 		` ELSE false END`
 	rfc3339Shape = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
 
-	sqlQuery = `search LIKE {pattern}`
+	// search <> '' is the search indexes' own condition (migrations 0010, 0011): a query
+	// finds no profile without text, so the indexes leave those out.
+	sqlQuery = `(search <> '' AND search LIKE {pattern})`
 	// The word index narrows; strpos, which no index serves, says whether the text holds q.
-	sqlQueryWords = `(profiles_search_words(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
+	sqlQueryWords = `(search <> '' AND profiles_search_words(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
 	// An email address is looked up whole (migrations/0006_exact_search.sql says why).
 	sqlQueryEmail = `(lower(effective->>'email') = {value} OR lower(external_id) = {value})`
 )

@@ -247,7 +247,8 @@ func TestCompileFiltersErrors(t *testing.T) {
 
 func TestCompileQuery(t *testing.T) {
 	t.Parallel()
-	const wantWords = "(profiles_search_words(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
+	const wantLike = "(search <> '' AND search LIKE $4)"
+	const wantWords = "(search <> '' AND profiles_search_words(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
 	tests := []struct {
 		q        string
 		wantSQL  string
@@ -259,14 +260,14 @@ func TestCompileQuery(t *testing.T) {
 		{q: " Alice@Example.COM ", wantSQL: "(lower(effective->>'email') = $4 OR lower(external_id) = $4)", wantArgs: []any{"alice@example.com"}},
 		{q: "@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'example'", "@example.com"}},
 		{q: "alice@example", wantSQL: wantWords, wantArgs: []any{"'example':* & ('alice' | '~ecila':*)", "alice@example"}},
-		{q: "  bob  ", wantSQL: "search LIKE $4", wantArgs: []any{"%bob%"}},
+		{q: "  bob  ", wantSQL: wantLike, wantArgs: []any{"%bob%"}},
 		{q: "alan smith", wantSQL: wantWords, wantArgs: []any{"'smith':* & ('alan' | '~nala':*)", "alan smith"}},
 		{q: "Alice Smith@example.com", wantSQL: wantWords, wantArgs: []any{"'com':* & 'example' & 'smith' & ('alice' | '~ecila':*)", "alice smith@example.com"}},
-		{q: "o'brien", wantSQL: "search LIKE $4", wantArgs: []any{"%o'brien%"}}, // one prefix of 5: trigrams
-		{q: `50%_\`, wantSQL: "search LIKE $4", wantArgs: []any{`%50\%\_\\%`}},
+		{q: "o'brien", wantSQL: wantLike, wantArgs: []any{"%o'brien%"}}, // one prefix of 5: trigrams
+		{q: `50%_\`, wantSQL: wantLike, wantArgs: []any{`%50\%\_\\%`}},
 		{q: `50%_off\`, wantSQL: wantWords, wantArgs: []any{"'off'", `50%_off\`}},
-		{q: "a\x00b\xffc", wantSQL: "search LIKE $4", wantArgs: []any{"%abc%"}},
-		{q: "ÉMILE", wantSQL: "search LIKE $4", wantArgs: []any{"%émile%"}},
+		{q: "a\x00b\xffc", wantSQL: wantLike, wantArgs: []any{"%abc%"}},
+		{q: "ÉMILE", wantSQL: wantLike, wantArgs: []any{"%émile%"}},
 	}
 	for _, tt := range tests {
 		sql, args := compileQuery(tt.q, 4)
@@ -629,14 +630,19 @@ func TestFilterPlansUseIndexes(t *testing.T) {
 	ctx := context.Background()
 
 	// 20,000 live profiles of one project: one in a hundred is on the rare plan, one in a
-	// thousand has a "vip" trait or a nested billing.card, and every one has a search line.
+	// thousand has a "vip" trait or a nested billing.card, and every one has an email and a
+	// search line. 20,000 anonymous ones beside them have neither, and no index holds them.
 	_, err := pool.Exec(ctx, `INSERT INTO profiles (project_id, id, version, effective, search)
 		SELECT 'bulk', 'prof_' || lpad(i::text, 8, '0'), 1,
-			jsonb_build_object('plan', CASE WHEN i % 100 = 0 THEN 'rare' ELSE 'common' END, 'n', i)
+			jsonb_build_object('plan', CASE WHEN i % 100 = 0 THEN 'rare' ELSE 'common' END, 'n', i, 'email', 'u' || i || '@example.com')
 				|| CASE WHEN i % 1000 = 0 THEN '{"vip": true, "billing": {"card": "visa"}}'::jsonb ELSE '{}' END,
 			'user' || i || E'\n' || md5(i::text)
 		FROM generate_series(1, 20000) AS i`)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO profiles (project_id, id, version)
+		SELECT 'bulk', 'prof_anon_' || lpad(i::text, 8, '0'), 1 FROM generate_series(1, 20000) AS i`); err != nil {
 		t.Fatal(err)
 	}
 	// VACUUM also moves the new rows out of the GIN indexes' pending lists, which the
@@ -658,6 +664,7 @@ func TestFilterPlansUseIndexes(t *testing.T) {
 		{"query", nil, "USER1234", "profiles_search", 11},                      // user1234 and user12340-user12349
 		{"query substring", nil, "c4ca4238", "profiles_search", 1},             // md5('1')
 		{"query words", nil, "user1234\n81dc9bdb", "profiles_search_words", 1}, // md5('1234')
+		{"query email", nil, "U1234@Example.com", "profiles_email", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
