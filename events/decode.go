@@ -2,18 +2,14 @@ package events
 
 import (
 	"fmt"
-	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/encoding/protowire"
 
-	eventsv1 "github.com/poluruprvn/profiles/gen/events/v1"
 	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // TrackRequest is events.v1.TrackRequest as the handler takes it: the codecs read the request
-// straight into an Event (wire.JSONCodec, wire.ProtoCodec), so that JSON properties never become
+// straight into an Event (wire.JSONCodec, wire.ProtoCodec), so that properties never become
 // a structpb tree first.
 type TrackRequest struct {
 	Event Event
@@ -183,55 +179,79 @@ var jsonNames = [...]string{
 	fieldProperties: "properties", fieldTimestamp: "timestamp", fieldMessageID: "messageId",
 }
 
-// UnmarshalProtoBinary reads a binary TrackRequest.
+// UnmarshalProtoBinary reads a binary TrackRequest as proto.Unmarshal would
+// (wire.ProtoFields and the readers beside it), straight into an Event.
 func (t *TrackRequest) UnmarshalProtoBinary(b []byte) error {
-	var m eventsv1.TrackRequest
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("unmarshal into %T: %w", &m, err)
+	e, err := readEventProto(b, wire.MaxRecursion)
+	if err != nil {
+		return err
 	}
-	t.Event = eventOf(&m)
+	t.Event = e
 	return nil
 }
 
-// UnmarshalProtoBinary reads a binary TrackBatchRequest.
+// UnmarshalProtoBinary reads a binary TrackBatchRequest as proto.Unmarshal would.
 func (t *TrackBatchRequest) UnmarshalProtoBinary(b []byte) error {
-	var m eventsv1.TrackBatchRequest
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("unmarshal into %T: %w", &m, err)
+	depth := wire.MaxRecursion - 1 // the request
+	var es []Event
+	err := wire.ProtoFields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		e, err := readEventProto(v, depth)
+		if err != nil {
+			return fmt.Errorf("events[%d]: %w", len(es), err)
+		}
+		es = append(es, e)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	t.Events = make([]Event, len(m.GetEvents()))
-	for i, e := range m.GetEvents() {
-		t.Events[i] = eventOf(e)
-	}
+	t.Events = es
 	return nil
 }
 
-// eventMessage is what eventsv1.Event and eventsv1.TrackRequest share.
-type eventMessage interface {
-	GetEvent() string
-	GetAnonymousId() string
-	GetExternalId() string
-	GetProperties() *structpb.Struct
-	GetTimestamp() *timestamppb.Timestamp
-	GetMessageId() string
-}
-
-func eventOf(m eventMessage) Event {
-	return Event{
-		Name:        m.GetEvent(),
-		AnonymousID: m.GetAnonymousId(),
-		ExternalID:  m.GetExternalId(),
-		Properties:  wire.Map(m.GetProperties()),
-		Timestamp:   timeOf(m.GetTimestamp()),
-		MessageID:   m.GetMessageId(),
+// readEventProto reads one binary Event (or TrackRequest); depth is what is left of the
+// recursion budget in the message holding it.
+func readEventProto(b []byte, depth int) (Event, error) {
+	var e Event
+	if depth--; depth < 0 {
+		return e, wire.ErrRecursion
 	}
-}
-
-// timeOf returns the zero time for an absent timestamp. An out-of-range one (bad nanos, year
-// 10000) converts to a time the range check refuses.
-func timeOf(ts *timestamppb.Timestamp) time.Time {
-	if ts == nil {
-		return time.Time{}
+	var seconds int64
+	var nanos int32
+	timed := false
+	err := wire.ProtoFields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType || num < fieldEvent || num > fieldMessageID {
+			return nil
+		}
+		var err error
+		switch num {
+		case fieldEvent:
+			e.Name, err = wire.ProtoString(v)
+		case fieldAnonymousID:
+			e.AnonymousID, err = wire.ProtoString(v)
+		case fieldExternalID:
+			e.ExternalID, err = wire.ProtoString(v)
+		case fieldProperties:
+			e.Properties, err = wire.ProtoStruct(v, e.Properties, depth)
+		case fieldTimestamp:
+			timed = true
+			err = wire.ProtoTimestamp(v, &seconds, &nanos, depth)
+		case fieldMessageID:
+			e.MessageID, err = wire.ProtoString(v)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", jsonNames[num], err)
+		}
+		return nil
+	})
+	if len(e.Properties) == 0 {
+		e.Properties = nil // as wire.Map gives an empty Struct
 	}
-	return ts.AsTime()
+	if timed {
+		e.Timestamp = wire.TimeOf(seconds, nanos)
+	}
+	return e, err
 }

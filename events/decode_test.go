@@ -9,8 +9,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/poluruprvn/profiles/gen/events/v1"
+	"github.com/poluruprvn/profiles/internal/wire"
 )
 
 // viaProtojson reads b the way the API did before TrackBatchRequest read its own JSON: protojson
@@ -32,6 +35,32 @@ func trackViaProtojson(b []byte) (Event, error) {
 	var m eventsv1.TrackRequest
 	err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &m)
 	return eventOf(&m), err
+}
+
+// eventMessage is what eventsv1.Event and eventsv1.TrackRequest share.
+type eventMessage interface {
+	GetEvent() string
+	GetAnonymousId() string
+	GetExternalId() string
+	GetProperties() *structpb.Struct
+	GetTimestamp() *timestamppb.Timestamp
+	GetMessageId() string
+}
+
+// eventOf is the conversion of a generated message the API made before the requests read
+// themselves: the reference for both readers.
+func eventOf(m eventMessage) Event {
+	e := Event{
+		Name:        m.GetEvent(),
+		AnonymousID: m.GetAnonymousId(),
+		ExternalID:  m.GetExternalId(),
+		Properties:  wire.Map(m.GetProperties()),
+		MessageID:   m.GetMessageId(),
+	}
+	if ts := m.GetTimestamp(); ts != nil {
+		e.Timestamp = ts.AsTime()
+	}
+	return e
 }
 
 // eventCmp prints a difference that reflect.DeepEqual found: a nil and an empty slice differ
