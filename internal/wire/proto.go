@@ -93,8 +93,6 @@ func ProtoTimestamp(v []byte, seconds *int64, nanos *int32, depth int) error {
 			*seconds = int64(x)
 		case num == 2 && typ == protowire.VarintType:
 			*nanos = int32(x)
-		default:
-			return nil
 		}
 		return nil
 	})
