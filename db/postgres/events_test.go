@@ -569,3 +569,63 @@ func BenchmarkEventCommitter(b *testing.B) {
 		})
 	}
 }
+
+// TestEventBatchStorePlansForTheQueueAsItIs: a session that loaded and deleted batches while
+// event_batches was empty (vacuumed so) still looks batches up by their key once the queue
+// fills, instead of keeping the empty table's plan, a scan of every row.
+func TestEventBatchStorePlansForTheQueueAsItIs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewURL(t)
+	admin, err := postgres.Open(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	one, err := postgres.Open(ctx, url, 1) // one session, whose plans the store's calls share
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	store := postgres.NewEventBatchStore(one)
+	noop := func(context.Context, pgx.Tx) error { return nil }
+	if _, err := admin.Exec(ctx, `VACUUM ANALYZE event_batches`); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 { // past the five custom plans after which Postgres may keep a generic one
+		if _, _, err := store.LoadEventBatch(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.FinishEventBatch(ctx, 1, noop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, `INSERT INTO event_batches (format, events, payload)
+		SELECT 2, 0, '' FROM generate_series(1, 20000)`); err != nil {
+		t.Fatal(err)
+	}
+	scans := func() (seq, idx int64) {
+		t.Helper()
+		if _, err := one.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+			t.Fatal(err)
+		}
+		err := admin.QueryRow(ctx, `SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_user_tables
+			WHERE relname = 'event_batches'`).Scan(&seq, &idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq, idx
+	}
+	seq, idx := scans()
+	if _, found, err := store.LoadEventBatch(ctx, 20000); !found || err != nil {
+		t.Fatalf("LoadEventBatch = found %v, %v; want found", found, err)
+	}
+	if err := store.FinishEventBatch(ctx, 20000, noop); err != nil {
+		t.Fatal(err)
+	}
+	seqAfter, idxAfter := scans()
+	if seqAfter != seq || idxAfter < idx+2 {
+		t.Errorf("loading and finishing one batch of 20,000: %d scans of the table, %d of its key; want 0 and 2",
+			seqAfter-seq, idxAfter-idx)
+	}
+}
