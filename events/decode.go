@@ -219,9 +219,7 @@ func readEventProto(b []byte, depth int) (Event, error) {
 	if depth--; depth < 0 {
 		return e, wire.ErrRecursion
 	}
-	var seconds int64
-	var nanos int32
-	timed := false
+	var ts wire.ProtoTime
 	err := wire.ProtoFields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType || num < fieldEvent || num > fieldMessageID {
 			return nil
@@ -237,8 +235,7 @@ func readEventProto(b []byte, depth int) (Event, error) {
 		case fieldProperties:
 			e.Properties, err = wire.ProtoStruct(v, e.Properties, depth)
 		case fieldTimestamp:
-			timed = true
-			err = wire.ProtoTimestamp(v, &seconds, &nanos, depth)
+			err = ts.Merge(v, depth)
 		case fieldMessageID:
 			e.MessageID, err = wire.ProtoString(v)
 		}
@@ -250,8 +247,8 @@ func readEventProto(b []byte, depth int) (Event, error) {
 	if len(e.Properties) == 0 {
 		e.Properties = nil // as wire.Map gives an empty Struct
 	}
-	if timed {
-		e.Timestamp = wire.TimeOf(seconds, nanos)
+	if ts.Set {
+		e.Timestamp = ts.Time()
 	}
 	return e, err
 }

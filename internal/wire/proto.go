@@ -81,26 +81,34 @@ func ProtoString(v []byte) (string, error) {
 	return string(v), nil
 }
 
-// ProtoTimestamp merges the Timestamp message v into seconds and nanos; depth is what is left
-// of MaxRecursion where the field is.
-func ProtoTimestamp(v []byte, seconds *int64, nanos *int32, depth int) error {
+// ProtoTime is a Timestamp field being read: Set once it appeared, even empty.
+type ProtoTime struct {
+	Set     bool
+	seconds int64
+	nanos   int32
+}
+
+// Merge merges the Timestamp message v into t; depth is what is left of MaxRecursion where
+// the field is.
+func (t *ProtoTime) Merge(v []byte, depth int) error {
 	if depth--; depth < 0 {
 		return ErrRecursion
 	}
+	t.Set = true
 	return ProtoFields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
-			*seconds = int64(x)
+			t.seconds = int64(x)
 		case num == 2 && typ == protowire.VarintType:
-			*nanos = int32(x)
+			t.nanos = int32(x)
 		}
 		return nil
 	})
 }
 
-// TimeOf is a Timestamp's time, as timestamppb's AsTime gives it.
-func TimeOf(seconds int64, nanos int32) time.Time {
-	return time.Unix(seconds, int64(nanos)).UTC()
+// Time is the timestamp as timestamppb's AsTime gives it.
+func (t ProtoTime) Time() time.Time {
+	return time.Unix(t.seconds, int64(t.nanos)).UTC()
 }
 
 // ProtoStruct merges the Struct message v into m (nil: a new map) and returns it; depth is
