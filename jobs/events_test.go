@@ -85,7 +85,7 @@ func setupPipeline(t testing.TB) *pipeline {
 	eventBatcher := jobs.NewEventBatcher(clickhouse.EventSink{Conn: p.conn}, jobs.EventBatcherConfig{MaxDelay: 20 * time.Millisecond}, logger)
 	projectionBatcher := jobs.NewBatcher(postgres.NewSnapshotReader(p.pool), clickhouse.ChangeSink{Conn: p.conn}, 1000, 20*time.Millisecond, 0, logger)
 	workers := river.NewWorkers()
-	jobs.Register(workers, projectionBatcher, identityStore, &jobs.EventBatchWorker{
+	jobs.Register(workers, projectionBatcher, identityStore, &jobs.AnalyzeWorker{Stats: postgres.NewQueueStats(p.pool), Logger: logger}, &jobs.EventBatchWorker{
 		Store: p.store, Batcher: eventBatcher, Observer: jobs.IdentityObserver{Service: p.identity}, Logger: logger,
 		Subjects: jobs.NewSubjects(1 << 10),
 	})

@@ -45,5 +45,8 @@ func PeriodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(analyzeInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return AnalyzeArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
 	}
 }

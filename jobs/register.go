@@ -7,9 +7,10 @@ import (
 )
 
 // Register adds every worker to workers.
-func Register(workers *river.Workers, batcher *Batcher[identity.Change], pruner Pruner, eventBatches *EventBatchWorker) {
+func Register(workers *river.Workers, batcher *Batcher[identity.Change], pruner Pruner, queues *AnalyzeWorker, eventBatches *EventBatchWorker) {
 	RegisterProjection(workers, batcher)
 	river.AddWorker(workers, &PruneWorker{Pruner: pruner})
+	river.AddWorker(workers, queues)
 	river.AddWorker(workers, eventBatches)
 }
 

@@ -71,12 +71,13 @@ func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logge
 	eventRows := jobs.NewEventBatcher(eventSink, jobs.EventBatcherConfig{MaxWaiting: eventWorkers}, logger)
 	projection.Start()
 	eventRows.Start()
-	jobs.Register(w, projection, d.store, &jobs.EventBatchWorker{
+	queues := &jobs.AnalyzeWorker{Stats: postgres.NewQueueStats(b.pool), Logger: logger}
+	jobs.Register(w, projection, d.store, queues, &jobs.EventBatchWorker{
 		Store:    postgres.NewEventBatchStore(b.pool),
 		Batcher:  eventRows,
 		Observer: jobs.IdentityObserver{Service: d.identity},
 		Logger:   logger,
 		Subjects: jobs.NewSubjects(knownSubjects),
 	})
-	return 3, func() { projection.Stop(); eventRows.Stop() }, nil
+	return 5, func() { projection.Stop(); eventRows.Stop() }, nil
 }
