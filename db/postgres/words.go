@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// The word index (migrations/0010_word_tails.sql) holds the runs of the search column: the
+// The word index (migrations/0012_word_pairs.sql) holds the runs of the search column: the
 // longest stretches of ASCII letters and non-ASCII characters, split at every other ASCII
 // character (digits too), each cut to maxRun characters; and the tail of each run longer than
 // minAffix, that is the run less its first character, reversed, cut, and marked with tailMark.
@@ -27,6 +27,13 @@ import (
 // it intersects anything, so 'saile':* (every "elias") cost as much as the first name is
 // common, while the exact 'elias' of ('elias' | '~saile':*) is skipped through beside the
 // rarer conditions, and the tails that start with "saile" are few.
+//
+// And pairs: where two runs of three characters or more meet at one separator other than a
+// line break, the last three characters of the first, the separator and the first five of the
+// second, marked with pairMark ("^ias jorbe" of "elias jorberg"). A full name is then one
+// exact entry that some 17 profiles of a million share, where its first and last runs were
+// prefixes that GIN gathered whole: ('ella' | '~alle':*) & 'whit':* gathered 28,000 and 17,000
+// profiles to find 449.
 const (
 	maxRun = 254 // characters kept of a run; PostgreSQL's regular expressions count to 255
 	// minAffix is the shortest start or end of a run worth a prefix scan: shorter ones
@@ -34,6 +41,11 @@ const (
 	minAffix = 3
 	// tailMark starts the tail lexemes; a separator, so no whole run starts with it.
 	tailMark = "~"
+	// pairMark starts the pair lexemes, another separator; pairEnd and pairStart are how much
+	// of the two runs a pair keeps (pairLexeme).
+	pairMark  = "^"
+	pairEnd   = 3
+	pairStart = 5
 )
 
 // isRunRune reports whether r belongs to a run: the migration's separator class is every
@@ -44,11 +56,54 @@ func isRunRune(r rune) bool {
 
 // wordQuery returns the tsquery that the word index answers for q (lower-cased, as the
 // search column is), or "" when q's runs pin too little: fewer than two conditions and no
-// whole run, where the trigram index does better. Every profile whose search text contains
-// q matches the tsquery; the caller still checks the substring.
+// whole run or pair, where the trigram index does better. Every profile whose search text
+// contains q matches the tsquery; the caller still checks the substring.
+//
+// Where two runs of q meet at one separator and the pair is long enough to name an entry,
+// the query is the pairs and the whole runs, all exact entries; the first and last runs'
+// prefix conditions are left out, as GIN would gather every profile of each before it
+// intersects anything.
 func wordQuery(q string) string {
-	var conds []string
+	var conds, pairs []string
 	whole := false
+	var prev queryRun
+	for _, r := range queryRuns(q) {
+		n := utf8.RuneCountInString(r.text)
+		switch {
+		case r.left && r.right:
+			conds = append(conds, lexeme(cut(r.text), false))
+			whole = whole || n >= minAffix
+		case r.left && n >= minAffix: // starts a run of the text
+			conds = append(conds, lexeme(cut(r.text), true))
+		case r.right && n >= minAffix: // ends one: is one, or a tail starts with it
+			conds = append(conds, "("+lexeme(cut(r.text), false)+" | "+lexeme(tailMark+cut(reverse(r.text)), true)+")")
+		}
+		if p, ok := pairOf(prev, r); ok {
+			pairs = append(pairs, p)
+		}
+		prev = r
+	}
+	if len(pairs) > 0 {
+		conds = slices.DeleteFunc(conds, func(c string) bool { return strings.HasSuffix(c, ":*)") || strings.HasSuffix(c, ":*") })
+		conds = append(conds, pairs...)
+	} else if len(conds) < 2 && !whole {
+		return ""
+	}
+	slices.Sort(conds)
+	return strings.Join(slices.Compact(conds), " & ")
+}
+
+// queryRun is a run of a query: left and right say whether a separator bounds it there
+// within the query (so the text's run begins or ends there too); sep is what separates it
+// from the run before.
+type queryRun struct {
+	text, sep   string
+	left, right bool
+}
+
+func queryRuns(q string) []queryRun {
+	var runs []queryRun
+	last := 0 // where the run before ended
 	for start := 0; start < len(q); {
 		r, size := utf8.DecodeRuneInString(q[start:])
 		if !isRunRune(r) {
@@ -63,25 +118,33 @@ func wordQuery(q string) string {
 			}
 			end += size
 		}
-		run := q[start:end]
-		left, right := start > 0, end < len(q)
-		switch {
-		case left && right:
-			conds = append(conds, lexeme(cut(run), false))
-			whole = whole || utf8.RuneCountInString(run) >= minAffix
-		case left && utf8.RuneCountInString(run) >= minAffix: // starts a run of the text
-			conds = append(conds, lexeme(cut(run), true))
-		case right && utf8.RuneCountInString(run) >= minAffix: // ends one: is one, or a tail starts with it
-			conds = append(conds, "("+lexeme(cut(run), false)+" | "+lexeme(tailMark+cut(reverse(run)), true)+")")
-		}
-		start = end
+		runs = append(runs, queryRun{text: q[start:end], sep: q[last:start], left: start > 0, right: end < len(q)})
+		last, start = end, end
 	}
-	slices.Sort(conds)
-	conds = slices.Compact(conds)
-	if len(conds) < 2 && !whole {
-		return ""
+	return runs
+}
+
+// pairOf is the condition on the pair entry of run b and the run a before it (pairLexeme),
+// when the query pins one: a single separator between them (a line break ends a trait value,
+// so it makes no pair) and the end of a. A b that is whole, or as long as the entry keeps,
+// names the entry; a shorter start of a longer run is a prefix of it, which only the pairs
+// of that end and that start share.
+func pairOf(a, b queryRun) (string, bool) {
+	if a.text == "" || len(b.sep) != 1 || b.sep == "\n" {
+		return "", false
 	}
-	return strings.Join(conds, " & ")
+	na, nb := utf8.RuneCountInString(a.text), utf8.RuneCountInString(b.text)
+	if na < pairEnd || nb < pairEnd {
+		return "", false
+	}
+	return lexeme(pairLexeme(a.text, b.sep, b.text), !b.right && nb < pairStart), true
+}
+
+// pairLexeme is the index's entry for runs a and b of the text with separator sep between
+// them: pairMark, the last pairEnd characters of a, sep, and the first pairStart of b.
+func pairLexeme(a, sep, b string) string {
+	ra, rb := []rune(a), []rune(b)
+	return pairMark + string(ra[len(ra)-pairEnd:]) + sep + string(rb[:min(len(rb), pairStart)])
 }
 
 // cut keeps the first maxRun characters of a run, as the index does.

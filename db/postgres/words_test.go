@@ -17,24 +17,29 @@ func TestWordQuery(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("é", maxRun+10)
 	tests := []struct{ q, want string }{
-		{"jorberg", ""}, // the whole query: any part of a word
-		{"elias jorberg", "'jorberg':* & ('elias' | '~saile':*)"}, // ends one word, starts another
-		{"dmitri ivanov petrov", "'ivanov' & 'petrov':* & ('dmitri' | '~irtimd':*)"},
+		{"jorberg", ""},                   // the whole query: any part of a word
+		{"elias jorberg", "'^ias jorbe'"}, // the end of one run, a separator, the start of the next
+		{"dmitri ivanov petrov", "'^nov petro' & '^tri ivano' & 'ivanov'"},
+		{"ella whit", "'^lla whit':*"},                          // less of the second run than a pair keeps: the pairs that start so
+		{"mary ann smith", "'^ann smith' & '^ary ann' & 'ann'"}, // a whole run pairs as it is
+		{"ella\nwhitney", "'whitney':* & ('ella' | '~alle':*)"}, // a line break ends a value: no pair
+		{"ella  whitney", "'whitney':* & ('ella' | '~alle':*)"}, // nor two separators
+		{"ross'neill", "'^oss''neill'"},
 		{"a b", ""},    // starts and ends too short to scan for
 		{"ab-cd", ""},  // the same
 		{"x de y", ""}, // a whole word under minAffix: one such condition is not enough alone
 		{"x den y", "'den'"},
-		{"user-5", ""}, // one end of a word: the trigram index does better
+		{"user-5", ""},                                      // one end of a word: the trigram index does better
 		{"user5 smith", "'smith':* & ('user' | '~resu':*)"}, // digits separate runs
 		{"apt 4b main", "'b' & 'main':* & ('apt' | '~tpa':*)"},
 		{"12 34", ""},              // numbers are the trigram index's
 		{"-jorberg-", "'jorberg'"}, // separators on both sides
-		{"über straße", "'straße':* & ('über' | '~rebü':*)"},
+		{"über straße", "'^ber straß'"},
 		{"a.b.c.d", "'b' & 'c'"},
 		{"it's here", "'here':* & 's'"}, // "it" too short to scan for
 		{"x " + long + " y", "'" + strings.Repeat("é", maxRun) + "'"},
-		{"abc abc abc", "'abc' & 'abc':* & ('abc' | '~cba':*)"},
-		{"olu wesfieldini", "'wesfieldini':* & ('olu' | '~ulo':*)"}, // a first word of minAffix
+		{"abc abc abc", "'^abc abc' & '^abc abc':* & 'abc'"},
+		{"olu wesfieldini", "'^olu wesfi'"}, // a first word of pairEnd
 	}
 	for _, tt := range tests {
 		if got := wordQuery(tt.q); got != tt.want {
@@ -75,7 +80,7 @@ func TestWordSearchFindsEverySubstring(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	viaWords := 0
+	viaWords, viaPairs := 0, 0
 	for range 800 {
 		from := []rune(texts[rng.IntN(len(texts))])
 		start := rng.IntN(len(from))
@@ -87,8 +92,11 @@ func TestWordSearchFindsEverySubstring(t *testing.T) {
 		if q == "" || emailShape.MatchString(q) {
 			continue
 		}
-		if wordQuery(q) != "" {
+		if wq := wordQuery(q); wq != "" {
 			viaWords++
+			if strings.Contains(wq, "'"+pairMark) {
+				viaPairs++
+			}
 		}
 		var want []string
 		for i, s := range texts {
@@ -100,8 +108,8 @@ func TestWordSearchFindsEverySubstring(t *testing.T) {
 			t.Errorf("query %q, word query %q (-want +got):\n%s", q, wordQuery(q), diff)
 		}
 	}
-	if viaWords < 200 {
-		t.Errorf("only %d of 800 queries took the word index; the test says little", viaWords)
+	if viaWords < 200 || viaPairs < 40 {
+		t.Errorf("only %d of 800 queries took the word index, %d of them by pairs; the test says little", viaWords, viaPairs)
 	}
 }
 
@@ -131,7 +139,7 @@ func TestSearchRunsMatchTheModel(t *testing.T) {
 		}
 		texts[i] = string(b)
 	}
-	rows, err := pool.Query(context.Background(), `SELECT tsvector_to_array(profiles_search_words(t)) FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i`, texts)
+	rows, err := pool.Query(context.Background(), `SELECT tsvector_to_array(profiles_search_terms(t)) FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i`, texts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +167,8 @@ func TestSearchRunsMatchTheModel(t *testing.T) {
 func FuzzWordQueryHoldsForTheText(f *testing.F) {
 	f.Add("Elias Jorberg\nelias@example.com", uint16(2), uint16(9))
 	f.Add("über-straße 12 中文 o'brien", uint16(1), uint16(20))
-	f.Add("abc_def ghi_jkl", uint16(2), uint16(9)) // "c_def ghi": '_' separates
+	f.Add("abc_def ghi_jkl", uint16(2), uint16(9))                          // "c_def ghi": '_' separates
+	f.Add("ross'neill o\\brien-smith\nella whitney", uint16(1), uint16(40)) // pairs across a quote, a backslash and a hyphen
 	f.Add(strings.Repeat("x", 300)+" y "+strings.Repeat("é", 300), uint16(250), uint16(400))
 	f.Fuzz(func(t *testing.T, s string, from, n uint16) {
 		text := []rune(strings.ToLower(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "")))
@@ -175,7 +184,7 @@ func FuzzWordQueryHoldsForTheText(f *testing.F) {
 		kept := indexedLexemes(string(text))
 		holds := func(cond string) bool {
 			prefix := strings.HasSuffix(cond, ":*")
-			lex := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(cond, ":*"), "'"), "'")
+			lex := unquoteLexeme(strings.TrimSuffix(cond, ":*"))
 			for k := range kept {
 				if k == lex || prefix && strings.HasPrefix(k, lex) {
 					return true
@@ -192,20 +201,50 @@ func FuzzWordQueryHoldsForTheText(f *testing.F) {
 	})
 }
 
-// indexedLexemes models profiles_search_words (migrations/0010_word_tails.sql) on its own, so
+// indexedLexemes models profiles_search_terms (migrations/0012_word_pairs.sql) on its own, so
 // that a slip in words.go does not slip into the model too.
 func indexedLexemes(text string) map[string]bool {
 	sep := func(r rune) bool { return r < 0x80 && !('a' <= r && r <= 'z') }
-	first254 := func(r []rune) string { return string(r[:min(len(r), 254)]) }
+	first := func(r []rune, n int) string { return string(r[:min(len(r), n)]) }
 	kept := map[string]bool{}
-	for _, run := range strings.FieldsFunc(text, sep) {
-		r := []rune(run)
-		kept[first254(r)] = true
+	var runs, seps [][]rune // seps[i] lies before runs[i]
+	var between []rune
+	for _, r := range []rune(text) {
+		switch {
+		case sep(r):
+			between = append(between, r)
+		case len(between) == 0 && len(runs) > 0:
+			runs[len(runs)-1] = append(runs[len(runs)-1], r)
+		default:
+			runs, seps, between = append(runs, []rune{r}), append(seps, between), nil
+		}
+	}
+	for i, r := range runs {
+		kept[first(r, 254)] = true
 		if len(r) > 3 {
 			tail := slices.Clone(r[1:])
 			slices.Reverse(tail)
-			kept["~"+first254(tail)] = true
+			kept["~"+first(tail, 254)] = true
+		}
+		if i > 0 && len(seps[i]) == 1 && seps[i][0] != '\n' && len(runs[i-1]) >= 3 && len(r) >= 3 {
+			a := runs[i-1]
+			kept["^"+string(a[len(a)-3:])+string(seps[i])+first(r, 5)] = true
 		}
 	}
 	return kept
+}
+
+// unquoteLexeme reads a lexeme as tsquery's input syntax quotes it.
+func unquoteLexeme(q string) string {
+	q = strings.TrimSuffix(strings.TrimPrefix(q, "'"), "'")
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		if q[i] == '\\' || q[i] == '\'' { // an escaped character, or the first of ''
+			i++
+		}
+		if i < len(q) {
+			b.WriteByte(q[i])
+		}
+	}
+	return b.String()
 }
