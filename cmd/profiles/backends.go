@@ -14,12 +14,9 @@ import (
 	"github.com/poluruprvn/profiles/db/postgres"
 )
 
-// backends are the two stores a serve or worker process holds open. River fetches and
-// completes jobs on a pool of its own (postgres.OpenForJobs says why); jobs are inserted in
-// the transactions of pool, and workers do their work on it.
+// backends are the two stores a serve or worker process holds open.
 type backends struct {
 	pool *pgxpool.Pool
-	jobs *pgxpool.Pool
 	ch   driver.Conn
 }
 
@@ -31,18 +28,12 @@ func openBackends(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 	if err != nil {
 		return nil, fmt.Errorf("PROFILES_DATABASE_URL: %w", err)
 	}
-	jobsPool, err := postgres.OpenForJobs(ctx, cfg.DatabaseURL)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("PROFILES_DATABASE_URL: %w", err)
-	}
 	ch, err := clickhouse.Open(ctx, cfg.ClickHouseURL)
 	if err != nil {
 		pool.Close()
-		jobsPool.Close()
 		return nil, fmt.Errorf("PROFILES_CLICKHOUSE_URL: %w", err)
 	}
-	b := &backends{pool: pool, jobs: jobsPool, ch: ch}
+	b := &backends{pool: pool, ch: ch}
 	if err := b.checkSchema(ctx); err != nil {
 		b.close()
 		return nil, err
@@ -55,7 +46,6 @@ func openBackends(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 
 func (b *backends) close() {
 	_ = b.ch.Close()
-	b.jobs.Close()
 	b.pool.Close()
 }
 

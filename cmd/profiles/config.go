@@ -36,7 +36,7 @@ const envPrefix = "PROFILES_"
 type Config struct {
 	DatabaseURL   string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/profiles?sslmode=disable" redact:"url" help:"Postgres URL (postgres:// or postgresql://); migrate creates the database if it is missing"`
 	ClickHouseURL string `env:"CLICKHOUSE_URL" envDefault:"clickhouse://127.0.0.1:9000/profiles" redact:"url" help:"ClickHouse native-protocol URL clickhouse://[user[:password]@]host:9000/database; migrate creates the database if it is missing"`
-	PGMaxConns    int    `env:"PG_MAX_CONNS" envDefault:"32" help:"most Postgres connections one process opens for requests and job work (River fetches on 10 more)"`
+	PGMaxConns    int    `env:"PG_MAX_CONNS" envDefault:"32" help:"most Postgres connections one process opens"`
 
 	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080" help:"host:port serve listens on (Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c)"`
 	WorkerHTTPAddr  string        `env:"WORKER_HTTP_ADDR" envDefault:"" help:"host:port where worker answers /healthz and /readyz; empty: no listener"`

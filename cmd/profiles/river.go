@@ -67,7 +67,7 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, d *domain, logge
 			logger.Warn("no River workers registered: this process works no jobs")
 		}
 	}
-	client, err := river.NewClient(riverpgxv5.New(b.jobs), rc)
+	client, err := river.NewClient(riverpgxv5.New(b.pool), rc)
 	if err != nil {
 		j.after()
 		return nil, err

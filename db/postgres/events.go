@@ -258,11 +258,7 @@ func NewEventBatchStore(pool *pgxpool.Pool) *EventBatchStore {
 const (
 	sqlLoadEventBatch   = `SELECT format, events, payload FROM event_batches WHERE id = $1`
 	sqlDeleteEventBatch = `DELETE FROM event_batches WHERE id = $1`
-	// sqlPlanAsItIs makes the rest of a transaction plan its statements for the tables as
-	// they are (OpenForJobs says why): event_batches and River's job table are queues, often
-	// empty, and a plan kept from then scans them whole once they fill.
-	sqlPlanAsItIs      = `SET LOCAL plan_cache_mode = force_custom_plan`
-	sqlUnknownSubjects = `
+	sqlUnknownSubjects  = `
 SELECT q.project_id, q.distinct_id
 FROM unnest($1::text[], $2::text[]) AS q (project_id, distinct_id)
 WHERE NOT EXISTS (
@@ -279,8 +275,7 @@ func (s *EventBatchStore) LoadEventBatch(ctx context.Context, id int64) (recs []
 		count   int
 		payload []byte
 	)
-	// An unnamed statement, planned for the table as it is, for sqlPlanAsItIs's reason.
-	err = s.pool.QueryRow(ctx, sqlLoadEventBatch, pgx.QueryExecModeExec, id).Scan(&format, &count, &payload)
+	err = s.pool.QueryRow(ctx, sqlLoadEventBatch, id).Scan(&format, &count, &payload)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -306,10 +301,6 @@ func (s *EventBatchStore) FinishEventBatch(ctx context.Context, id int64, comple
 		return fmt.Errorf("finish event batch %d: begin: %w", id, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	// The delete and River's completion (complete) both look rows of a queue up by id.
-	if _, err := tx.Exec(ctx, sqlPlanAsItIs); err != nil {
-		return fmt.Errorf("finish event batch %d: %w", id, err)
-	}
 	if _, err := tx.Exec(ctx, sqlDeleteEventBatch, id); err != nil {
 		return fmt.Errorf("delete event batch %d: %w", id, err)
 	}

@@ -17,37 +17,12 @@ const defaultWorkMem = "16MB"
 
 // Open connects a pool to databaseURL and checks that the server answers.
 func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
-	return open(ctx, databaseURL, maxConns, nil)
-}
-
-// JobsMaxConns bounds the pool River works from (OpenForJobs): a fetch per queue, the
-// completer, the notifier's LISTEN and the leader's maintenance, never the jobs' own work.
-const JobsMaxConns = 10
-
-// OpenForJobs connects the pool River fetches and completes jobs from. Its sessions plan each
-// statement for the table as it is (plan_cache_mode = force_custom_plan). River's job table
-// starts empty, and a session that prepared River's fetch then kept a generic plan for an
-// empty table, a sequential scan and a sort of every job, long after the table grew, until an
-// ANALYZE invalidated it: never with autovacuum off, a minute or so with it on. After a seed,
-// the fetch took 1.3-3.6 s and TrackBatch ran at half its rate until the server restarted.
-// Planning afresh costs a fraction of a millisecond on a few statements a second.
-func OpenForJobs(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
-	return open(ctx, databaseURL, JobsMaxConns, map[string]string{"plan_cache_mode": "force_custom_plan"})
-}
-
-// open connects a pool with params as session settings, where the URL sets none.
-func open(ctx context.Context, databaseURL string, maxConns int32, params map[string]string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
-	}
-	for k, v := range params {
-		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
-			cfg.ConnConfig.RuntimeParams[k] = v
-		}
 	}
 	// List's filters collect their matches in a bitmap; at the default 4 MB, one over a few
 	// hundred thousand profiles goes lossy and rechecks every row of its pages (measured at a

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/poluruprvn/profiles/db/pgtest"
 	"github.com/poluruprvn/profiles/db/postgres"
@@ -21,79 +20,83 @@ WHERE state = 'available' AND queue = $1 AND scheduled_at <= now()
 ORDER BY priority, scheduled_at, id
 LIMIT $2 FOR UPDATE SKIP LOCKED`
 
-// TestJobsPoolPlansForTheTableAsItIs: a session of the ordinary pool that prepared the fetch
-// while the job table was empty (vacuumed so, as after a seed) keeps a plan that reads every
-// job; a session of the jobs pool plans for the table it finds.
-func TestJobsPoolPlansForTheTableAsItIs(t *testing.T) {
+// TestQueueStatsReplanAKeptFetch: a session that prepared River's fetch while the job table
+// was empty (vacuumed so, as after a seed) keeps a generic plan that reads every job, long after
+// the table filled; once QueueStats analyzes the table, the same session plans the fetch anew,
+// through River's index.
+func TestQueueStatsReplanAKeptFetch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewURL(t)
-	plain, err := postgres.Open(ctx, url, 2)
+	pool := pgtest.New(t)
+	if _, err := pool.Exec(ctx, `ALTER TABLE river_job SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE river_job`); err != nil {
+		t.Fatal(err)
+	}
+	session, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer plain.Close()
-	jobs, err := postgres.OpenForJobs(ctx, url)
-	if err != nil {
+	defer session.Release()
+	if _, err := session.Exec(ctx, fetchJobs); err != nil {
 		t.Fatal(err)
 	}
-	defer jobs.Close()
-	if _, err := plain.Exec(ctx, `VACUUM ANALYZE river_job`); err != nil {
-		t.Fatal(err)
-	}
-
-	prepare := func(pool *pgxpool.Pool) *pgxpool.Conn {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
+	for range 6 { // past the five custom plans after which Postgres may keep a generic one
+		if _, err := session.Exec(ctx, `EXECUTE fetch_jobs('events', 100)`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := conn.Exec(ctx, fetchJobs); err != nil {
-			t.Fatal(err)
-		}
-		for range 6 { // past the five custom plans after which Postgres may keep a generic one
-			if _, err := conn.Exec(ctx, `EXECUTE fetch_jobs('events', 100)`); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return conn
 	}
-	before, after := prepare(plain), prepare(jobs)
-	defer before.Release()
-	defer after.Release()
 
 	// Ten minutes of completed jobs, and a few waiting.
-	if _, err := plain.Exec(ctx, `INSERT INTO river_job (args, kind, queue, state, finalized_at)
-		SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 50000)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := plain.Exec(ctx, `INSERT INTO river_job (args, kind, queue, state)
-		SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`); err != nil {
-		t.Fatal(err)
+	for _, sql := range []string{
+		`INSERT INTO river_job (args, kind, queue, state, finalized_at)
+			SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 50000)`,
+		`INSERT INTO river_job (args, kind, queue, state) SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`,
+		`SELECT pg_stat_force_next_flush()`, // the live count QueueStats reads
+	} {
+		if _, err := session.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	plan := func(conn *pgxpool.Conn) string {
-		rows, err := conn.Query(ctx, `EXPLAIN EXECUTE fetch_jobs('events', 100)`)
+	plan := func() string {
+		t.Helper()
+		rows, err := session.Query(ctx, `EXPLAIN EXECUTE fetch_jobs('events', 100)`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var lines []string
-		for rows.Next() {
-			var l string
-			if err := rows.Scan(&l); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, l)
-		}
-		if err := rows.Err(); err != nil {
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			t.Fatal(err)
 		}
 		return strings.Join(lines, "\n")
 	}
-	if p := plan(before); !strings.Contains(p, "Seq Scan on river_job") {
-		t.Errorf("the ordinary pool's session no longer keeps the empty table's plan; this test shows nothing:\n%s", p)
+	if p := plan(); !strings.Contains(p, "Seq Scan on river_job") {
+		t.Fatalf("the session no longer keeps the empty table's plan; this test shows nothing:\n%s", p)
 	}
-	if p := plan(after); !strings.Contains(p, "river_job_prioritized_fetching_index") {
-		t.Errorf("the jobs pool's session does not fetch through River's index:\n%s", p)
+	analyzeOutgrown(t, postgres.NewQueueStats(pool), "river_job")
+	if p := plan(); !strings.Contains(p, "river_job_prioritized_fetching_index") {
+		t.Errorf("after the analyze, the session does not fetch through River's index:\n%s", p)
+	}
+}
+
+// analyzeOutgrown calls AnalyzeOutgrown until it analyzes table, which it must do within
+// seconds (statistics a session flushed reach other sessions soon after).
+func analyzeOutgrown(t *testing.T, stats postgres.QueueStats, table string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := stats.AnalyzeOutgrown(context.Background())
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case slices.Equal(got, []string{table}):
+			return
+		case len(got) > 0 || time.Now().After(deadline):
+			t.Fatalf("AnalyzeOutgrown = %v, want [%s]", got, table)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -166,17 +169,7 @@ func TestQueueStatsAnalyzeTheTableAsItIs(t *testing.T) {
 		t.Fatalf("the stale statistics no longer mislead the fetch; this test shows nothing:\n%s", p)
 	}
 
-	var got []string
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) == 0 && time.Now().Before(deadline) { // the statistics flush reaches readers soon after
-		if got, err = stats.AnalyzeOutgrown(ctx); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !slices.Equal(got, []string{"river_job"}) {
-		t.Fatalf("AnalyzeOutgrown = %v, want [river_job]", got)
-	}
+	analyzeOutgrown(t, stats, "river_job")
 	if p := plan(); !strings.Contains(p, lookup) {
 		t.Errorf("after the analyze, the fetch still does not look up the jobs it locked:\n%s", p)
 	}
