@@ -64,33 +64,35 @@ func isRunRune(r rune) bool {
 // prefix conditions are left out, as GIN would gather every profile of each before it
 // intersects anything.
 func wordQuery(q string) string {
-	var conds, pairs []string
-	whole := false
+	var whole, ends, pairs []string // conditions on whole runs, on the query's end runs, on pairs
+	long := false                   // a whole run of minAffix or more
 	var prev queryRun
 	for _, r := range queryRuns(q) {
 		n := utf8.RuneCountInString(r.text)
 		switch {
 		case r.left && r.right:
-			conds = append(conds, lexeme(cut(r.text), false))
-			whole = whole || n >= minAffix
+			whole = append(whole, lexeme(cut(r.text), false))
+			long = long || n >= minAffix
 		case r.left && n >= minAffix: // starts a run of the text
-			conds = append(conds, lexeme(cut(r.text), true))
+			ends = append(ends, lexeme(cut(r.text), true))
 		case r.right && n >= minAffix: // ends one: is one, or a tail starts with it
-			conds = append(conds, "("+lexeme(cut(r.text), false)+" | "+lexeme(tailMark+cut(reverse(r.text)), true)+")")
+			ends = append(ends, "("+lexeme(cut(r.text), false)+" | "+lexeme(tailMark+cut(reverse(r.text)), true)+")")
 		}
 		if p, ok := pairOf(prev, r); ok {
 			pairs = append(pairs, p)
 		}
 		prev = r
 	}
-	if len(pairs) > 0 {
-		conds = slices.DeleteFunc(conds, func(c string) bool { return strings.HasSuffix(c, ":*)") || strings.HasSuffix(c, ":*") })
-		conds = append(conds, pairs...)
-	} else if len(conds) < 2 && !whole {
-		return ""
+	conds := append(whole, pairs...)
+	if len(pairs) == 0 {
+		conds = append(conds, ends...)
 	}
 	slices.Sort(conds)
-	return strings.Join(slices.Compact(conds), " & ")
+	conds = slices.Compact(conds)
+	if len(pairs) == 0 && len(conds) < 2 && !long {
+		return ""
+	}
+	return strings.Join(conds, " & ")
 }
 
 // queryRun is a run of a query: left and right say whether a separator bounds it there
