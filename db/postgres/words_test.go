@@ -29,7 +29,7 @@ func TestWordQuery(t *testing.T) {
 		{"ab-cd", ""},  // the same
 		{"x de y", ""}, // a whole word under minAffix: one such condition is not enough alone
 		{"x den y", "'den'"},
-		{"x-ab-ab-y", ""}, // one short whole run, however often: too little alone
+		{"x-ab-ab-y", ""},                                   // one short whole run, however often: too little alone
 		{"user-5", ""},                                      // one end of a word: the trigram index does better
 		{"user5 smith", "'smith':* & ('user' | '~resu':*)"}, // digits separate runs
 		{"apt 4b main", "'b' & 'main':* & ('apt' | '~tpa':*)"},
