@@ -140,7 +140,7 @@ func protoEntry(b []byte, depth int) (string, any, error) {
 		return "", nil, ErrRecursion
 	}
 	var key string
-	var val protoValue
+	var val any
 	err := ProtoFields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil
@@ -150,76 +150,44 @@ func protoEntry(b []byte, depth int) (string, any, error) {
 		case 1:
 			key, err = ProtoString(v)
 		case 2:
-			err = val.merge(v, depth)
-		default:
-			return nil
+			val, err = protoValue(val, v, depth)
 		}
 		return err
 	})
-	return key, val.value, err
+	return key, val, err
 }
 
-// Kinds of a Value, its oneof.
-const (
-	kindNone = iota
-	kindNull
-	kindNumber
-	kindString
-	kindBool
-	kindStruct
-	kindList
-)
-
-// protoValue is a Value being read: its kind and, as Map gives it, its JSON value.
-type protoValue struct {
-	kind  int
-	value any
-}
-
-// merge merges the Value message b into v.
-func (v *protoValue) merge(b []byte, depth int) error {
+// protoValue merges the Value message b into val, a value it read before (nil: none), and
+// returns it as Map gives it. Its oneof's members replace each other; a Struct or a ListValue
+// merges into one of its own kind.
+func protoValue(val any, b []byte, depth int) (any, error) {
 	if depth--; depth < 0 {
-		return ErrRecursion
+		return nil, ErrRecursion
 	}
-	return ProtoFields(b, func(num protowire.Number, typ protowire.Type, p []byte, x uint64) error {
+	err := ProtoFields(b, func(num protowire.Number, typ protowire.Type, p []byte, x uint64) error {
+		var err error
 		switch {
 		case num == 1 && typ == protowire.VarintType:
-			v.kind, v.value = kindNull, nil
+			val = nil
 		case num == 2 && typ == protowire.Fixed64Type:
-			v.kind, v.value = kindNumber, math.Float64frombits(x)
+			val = math.Float64frombits(x)
 		case num == 3 && typ == protowire.BytesType:
-			s, err := ProtoString(p)
-			if err != nil {
-				return err
-			}
-			v.kind, v.value = kindString, s
+			val, err = ProtoString(p)
 		case num == 4 && typ == protowire.VarintType:
-			v.kind, v.value = kindBool, x != 0
+			val = x != 0
 		case num == 5 && typ == protowire.BytesType:
-			var into map[string]any
-			if v.kind == kindStruct {
-				into = v.value.(map[string]any)
-			}
-			m, err := ProtoStruct(p, into, depth)
-			if err != nil {
-				return err
-			}
-			v.kind, v.value = kindStruct, m
+			into, _ := val.(map[string]any)
+			val, err = ProtoStruct(p, into, depth)
 		case num == 6 && typ == protowire.BytesType:
-			list := []any{}
-			if v.kind == kindList {
-				list = v.value.([]any)
+			list, ok := val.([]any)
+			if !ok {
+				list = []any{}
 			}
-			list, err := protoList(p, list, depth)
-			if err != nil {
-				return err
-			}
-			v.kind, v.value = kindList, list
-		default:
-			return nil
+			val, err = protoList(p, list, depth)
 		}
-		return nil
+		return err
 	})
+	return val, err
 }
 
 // protoList appends the values of the ListValue message b to list.
@@ -231,11 +199,11 @@ func protoList(b []byte, list []any, depth int) ([]any, error) {
 		if num != 1 || typ != protowire.BytesType {
 			return nil
 		}
-		var v protoValue
-		if err := v.merge(p, depth); err != nil {
+		v, err := protoValue(nil, p, depth)
+		if err != nil {
 			return err
 		}
-		list = append(list, v.value)
+		list = append(list, v)
 		return nil
 	})
 	return list, err
