@@ -72,12 +72,12 @@ func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logge
 	projection.Start()
 	eventRows.Start()
 	queues := &jobs.AnalyzeWorker{Stats: postgres.NewQueueStats(b.pool), Logger: logger}
-	jobs.Register(w, projection, d.store, queues, &jobs.EventBatchWorker{
+	kinds = jobs.Register(w, projection, d.store, queues, &jobs.EventBatchWorker{
 		Store:    postgres.NewEventBatchStore(b.pool),
 		Batcher:  eventRows,
 		Observer: jobs.IdentityObserver{Service: d.identity},
 		Logger:   logger,
 		Subjects: jobs.NewSubjects(knownSubjects),
 	})
-	return 5, func() { projection.Stop(); eventRows.Stop() }, nil
+	return kinds, func() { projection.Stop(); eventRows.Stop() }, nil
 }
