@@ -60,18 +60,7 @@ func TestQueueStatsReplanAKeptFetch(t *testing.T) {
 		}
 	}
 
-	plan := func() string {
-		t.Helper()
-		rows, err := session.Query(ctx, `EXPLAIN EXECUTE fetch_jobs('events', 100)`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(lines, "\n")
-	}
+	plan := func() string { return explain(t, session, `EXPLAIN EXECUTE fetch_jobs('events', 100)`) }
 	if p := plan(); !strings.Contains(p, "Seq Scan on river_job") {
 		t.Fatalf("the session no longer keeps the empty table's plan; this test shows nothing:\n%s", p)
 	}
@@ -79,6 +68,22 @@ func TestQueueStatsReplanAKeptFetch(t *testing.T) {
 	if p := plan(); !strings.Contains(p, "river_job_prioritized_fetching_index") {
 		t.Errorf("after the analyze, the session does not fetch through River's index:\n%s", p)
 	}
+}
+
+// explain returns the plan EXPLAIN prints for sql, run on q.
+func explain(t *testing.T, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string) string {
+	t.Helper()
+	rows, err := q.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // analyzeOutgrown calls AnalyzeOutgrown until it analyzes table, which it must do within
@@ -152,18 +157,7 @@ func TestQueueStatsAnalyzeTheTableAsItIs(t *testing.T) {
 	}
 	conn.Release()
 
-	plan := func() string {
-		t.Helper()
-		rows, err := pool.Query(ctx, completeJobs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(lines, "\n")
-	}
+	plan := func() string { return explain(t, pool, completeJobs) }
 	const lookup = "Index Cond: (id = locked_jobs.id)"
 	if p := plan(); strings.Contains(p, lookup) {
 		t.Fatalf("the stale statistics no longer mislead the fetch; this test shows nothing:\n%s", p)
