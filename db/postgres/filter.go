@@ -143,7 +143,7 @@ const (
 	// finds no profile without text, so the indexes leave those out.
 	sqlQuery = `(search <> '' AND search LIKE {pattern})`
 	// The word index narrows; strpos, which no index serves, says whether the text holds q.
-	sqlQueryWords = `(search <> '' AND profiles_search_terms(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
+	sqlQueryWords = `(search <> '' AND profiles_search_lexemes(search) @@ {words}::tsquery AND strpos(search, {text}) > 0)`
 	// An email address is looked up whole (migrations/0006_exact_search.sql says why).
 	sqlQueryEmail = `(lower(effective->>'email') = {value} OR lower(external_id) = {value})`
 )

@@ -248,7 +248,7 @@ func TestCompileFiltersErrors(t *testing.T) {
 func TestCompileQuery(t *testing.T) {
 	t.Parallel()
 	const wantLike = "(search <> '' AND search LIKE $4)"
-	const wantWords = "(search <> '' AND profiles_search_terms(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
+	const wantWords = "(search <> '' AND profiles_search_lexemes(search) @@ $4::tsquery AND strpos(search, $5) > 0)"
 	tests := []struct {
 		q        string
 		wantSQL  string
@@ -259,10 +259,10 @@ func TestCompileQuery(t *testing.T) {
 		{q: "\x00"},
 		{q: " Alice@Example.COM ", wantSQL: "(lower(effective->>'email') = $4 OR lower(external_id) = $4)", wantArgs: []any{"alice@example.com"}},
 		{q: "@example.com", wantSQL: wantWords, wantArgs: []any{"'^ple.com':* & 'example'", "@example.com"}},
-		{q: "alice@example", wantSQL: wantWords, wantArgs: []any{"'^ice@examp'", "alice@example"}},
+		{q: "alice@example", wantSQL: wantWords, wantArgs: []any{"'^ice@example':*", "alice@example"}},
 		{q: "  bob  ", wantSQL: wantLike, wantArgs: []any{"%bob%"}},
-		{q: "alan smith", wantSQL: wantWords, wantArgs: []any{"'^lan smith'", "alan smith"}},
-		{q: "Alice Smith@example.com", wantSQL: wantWords, wantArgs: []any{"'^ice smith' & '^ith@examp' & '^ple.com':* & 'example' & 'smith'", "alice smith@example.com"}},
+		{q: "alan smith", wantSQL: wantWords, wantArgs: []any{"'^lan smith':*", "alan smith"}},
+		{q: "Alice Smith@example.com", wantSQL: wantWords, wantArgs: []any{"'^ice smith' & '^ith@example' & '^ple.com':* & 'example' & 'smith'", "alice smith@example.com"}},
 		{q: "o'brien", wantSQL: wantLike, wantArgs: []any{"%o'brien%"}}, // one prefix of 5: trigrams
 		{q: `50%_\`, wantSQL: wantLike, wantArgs: []any{`%50\%\_\\%`}},
 		{q: `50%_off\`, wantSQL: wantWords, wantArgs: []any{"'off'", `50%_off\`}},

@@ -77,7 +77,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, steps ...Step) error {
 // concurrentIndexes are the indexes that migrations build with CREATE INDEX CONCURRENTLY. A
 // build that fails (cancelled, or a deadline) leaves its index behind, invalid: reads ignore it,
 // writes still maintain it, and IF NOT EXISTS skips it when the migration runs again.
-// profiles_search_runs (0008) is one until 0010 drops it; 0011 and 0012 build the _next
+// profiles_search_runs (0008) is one until 0010 drops it; 0011, 0012 and 0013 build the _next
 // indexes and rename them over the ones they replace.
 var concurrentIndexes = []string{"profiles_email", "profiles_external_id", "profiles_search_runs", "profiles_search_words",
 	"profiles_email_next", "profiles_external_id_next", "profiles_search_next", "profiles_search_words_next"}

@@ -26,6 +26,7 @@ func TestConcurrentIndexesListsEveryConcurrentBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(built)
+	built = slices.Compact(built) // 0012 and 0013 both build profiles_search_words_next
 	want := slices.Sorted(slices.Values(concurrentIndexes))
 	if !slices.Equal(built, want) {
 		t.Errorf("migrations build %v concurrently; concurrentIndexes lists %v", built, want)

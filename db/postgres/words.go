@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// The word index (migrations/0012_word_pairs.sql) holds the runs of the search column: the
+// The word index (migrations/0013_longer_pairs.sql) holds the runs of the search column: the
 // longest stretches of ASCII letters and non-ASCII characters, split at every other ASCII
 // character (digits too), each cut to maxRun characters; and the tail of each run longer than
 // minAffix, that is the run less its first character, reversed, cut, and marked with tailMark.
@@ -29,11 +29,12 @@ import (
 // rarer conditions, and the tails that start with "saile" are few.
 //
 // And pairs: where two runs of three characters or more meet at one separator other than a
-// line break, the last three characters of the first, the separator and the first five of the
-// second, marked with pairMark ("^ias jorbe" of "elias jorberg"). A full name is then one
-// exact entry that some 17 profiles of a million share, where its first and last runs were
-// prefixes that GIN gathered whole: ('ella' | '~alle':*) & 'whit':* gathered 28,000 and 17,000
-// profiles to find 449.
+// line break, the last three characters of the first, the separator and the first eight of the
+// second, marked with pairMark ("^ias jorberg" of "elias jorberg"). A full name is then one
+// entry that a few profiles of a million share (4 on average over 1,000 sampled names), where
+// its first and last runs were prefixes that GIN gathered whole: ('ella' | '~alle':*) &
+// 'whit':* gathered 28,000 and 17,000 profiles to find 449. Eight, not five: "^lie brook" was
+// the entry of 280 profiles, as hundreds of last names start so.
 const (
 	maxRun = 254 // characters kept of a run; PostgreSQL's regular expressions count to 255
 	// minAffix is the shortest start or end of a run worth a prefix scan: shorter ones
@@ -45,7 +46,7 @@ const (
 	// of the two runs a pair keeps (pairLexeme).
 	pairMark  = "^"
 	pairEnd   = 3
-	pairStart = 5
+	pairStart = 8
 )
 
 // isRunRune reports whether r belongs to a run: the migration's separator class is every
