@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/poluruprvn/profiles/db/pgtest"
 	"github.com/poluruprvn/profiles/db/postgres"
@@ -86,6 +87,53 @@ func explain(t *testing.T, q interface {
 	return strings.Join(lines, "\n")
 }
 
+// onOneSession runs statements on one session and waits until the shared statistics count
+// the rows they inserted and deleted in river_job.
+func onOneSession(t *testing.T, pool *pgxpool.Pool, statements ...string) {
+	t.Helper()
+	ctx := context.Background()
+	var ins, del int64
+	read := func() (int64, int64) {
+		t.Helper()
+		var i, d int64
+		if err := pool.QueryRow(ctx, `SELECT n_tup_ins, n_tup_del FROM pg_stat_user_tables WHERE relid = 'river_job'::regclass`).Scan(&i, &d); err != nil {
+			t.Fatal(err)
+		}
+		return i, d
+	}
+	ins, del = read()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, sql := range statements {
+		tag, err := conn.Exec(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tag.Insert() {
+			ins += tag.RowsAffected()
+		} else if tag.Delete() {
+			del += tag.RowsAffected()
+		}
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		i, d := read()
+		if i >= ins && d >= del {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("river_job statistics count %d inserted and %d deleted rows after 10 s, want %d and %d", i, d, ins, del)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // analyzeOutgrown calls AnalyzeOutgrown until it analyzes table, which it must do within
 // seconds (statistics a session flushed reach other sessions soon after).
 func analyzeOutgrown(t *testing.T, stats postgres.QueueStats, table string) {
@@ -135,27 +183,19 @@ func TestQueueStatsAnalyzeTheTableAsItIs(t *testing.T) {
 	}
 
 	// A burst, its jobs cleaned up but for the last, and the VACUUM ANALYZE between loads: the
-	// statistics now say one row over hundreds of pages.
-	exec(`INSERT INTO river_job (args, kind, queue, state, finalized_at)
-		SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 50000)`)
-	exec(`DELETE FROM river_job WHERE id < (SELECT max(id) FROM river_job)`)
+	// statistics now say one row over hundreds of pages. The burst's counts must reach the
+	// shared statistics before the VACUUM: a session flushes them when it next idles, at most
+	// once a second, and a delete counted after the refill below took the live count to zero.
+	onOneSession(t, pool,
+		`INSERT INTO river_job (args, kind, queue, state, finalized_at)
+			SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 50000)`,
+		`DELETE FROM river_job WHERE id < (SELECT max(id) FROM river_job)`)
 	exec(`VACUUM ANALYZE river_job`)
 	// The next load fills those pages again.
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{
+	onOneSession(t, pool,
 		`INSERT INTO river_job (args, kind, queue, state, finalized_at)
 			SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 20000)`,
-		`INSERT INTO river_job (args, kind, queue, state) SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`,
-		`SELECT pg_stat_force_next_flush()`, // the live count the keeper reads
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn.Release()
+		`INSERT INTO river_job (args, kind, queue, state) SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`)
 
 	plan := func() string { return explain(t, pool, completeJobs) }
 	const lookup = "Index Cond: (id = locked_jobs.id)"
