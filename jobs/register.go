@@ -6,17 +6,13 @@ import (
 	"github.com/poluruprvn/profiles/identity"
 )
 
-// Register adds every worker to workers and returns how many kinds of job they work.
-func Register(workers *river.Workers, batcher *Batcher[identity.Change], pruner Pruner, queues *AnalyzeWorker, eventBatches *EventBatchWorker) (kinds int) {
+// Register adds every worker to workers.
+func Register(workers *river.Workers, batcher *Batcher[identity.Change], pruner Pruner, queues *AnalyzeWorker, eventBatches *EventBatchWorker) {
 	RegisterProjection(workers, batcher)
 	river.AddWorker(workers, &PruneWorker{Pruner: pruner})
 	river.AddWorker(workers, queues)
 	river.AddWorker(workers, eventBatches)
-	return projectionKinds + 3
 }
-
-// projectionKinds is how many kinds RegisterProjection adds.
-const projectionKinds = 2
 
 // RegisterProjection adds the projection's workers: for its jobs, and for those that earlier
 // releases left queued.

@@ -60,10 +60,9 @@ func (d *domain) profiles(b *backends, figures *profiles.FigureCache) *profiles.
 	return profiles.NewService(postgres.NewProfileReader(b.pool), events, d.identity)
 }
 
-// registerWorkers adds the binary's River workers to w. It returns how many kinds it added
-// (River refuses to start with none) and a function to call once River has stopped, for the
-// batchers the workers share.
-func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logger *slog.Logger) (kinds int, after func(), err error) {
+// registerWorkers adds the binary's River workers to w. It returns a function to call once
+// River has stopped, for the batchers the workers share.
+func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logger *slog.Logger) (after func()) {
 	projection := jobs.NewBatcher(postgres.NewSnapshotReader(b.pool), clickhouse.ChangeSink{Conn: b.ch}, projectionBatch, projectionDelay, cfg.Workers, logger)
 	// Every process that stores events announces them, whether or not it caches figures itself:
 	// serving processes elsewhere may.
@@ -72,12 +71,12 @@ func registerWorkers(w *river.Workers, cfg Config, b *backends, d *domain, logge
 	projection.Start()
 	eventRows.Start()
 	queues := &jobs.AnalyzeWorker{Stats: postgres.NewQueueStats(b.pool), Logger: logger}
-	kinds = jobs.Register(w, projection, d.store, queues, &jobs.EventBatchWorker{
+	jobs.Register(w, projection, d.store, queues, &jobs.EventBatchWorker{
 		Store:    postgres.NewEventBatchStore(b.pool),
 		Batcher:  eventRows,
 		Observer: jobs.IdentityObserver{Service: d.identity},
 		Logger:   logger,
 		Subjects: jobs.NewSubjects(knownSubjects),
 	})
-	return kinds, func() { projection.Stop(); eventRows.Stop() }, nil
+	return func() { projection.Stop(); eventRows.Stop() }
 }

@@ -12,9 +12,9 @@ import (
 // bound (PROFILES_HTTP_ADDR may say port 0), add routes and River workers. They travel in the
 // context given to run, so parallel tests never share them; production code never sets them.
 type hooks struct {
-	listening func(addr net.Addr)        // called once the listener is bound
-	routes    func(r chi.Router)         // adds routes beside the API
-	workers   func(w *river.Workers) int // adds River workers beside the binary's own; returns how many kinds
+	listening func(addr net.Addr)    // called once the listener is bound
+	routes    func(r chi.Router)     // adds routes beside the API
+	workers   func(w *river.Workers) // adds River workers beside the binary's own
 }
 
 type hooksKey struct{}

@@ -50,22 +50,14 @@ func newJobRunner(ctx context.Context, cfg Config, b *backends, d *domain, logge
 	j := &jobRunner{after: func() {}}
 	if cfg.Workers > 0 {
 		workers := river.NewWorkers()
-		kinds, after, err := registerWorkers(workers, cfg, b, d, logger)
-		if err != nil {
-			return nil, err
-		}
-		j.after = after
+		j.after = registerWorkers(workers, cfg, b, d, logger)
 		if h := hooksFrom(ctx); h.workers != nil {
-			kinds += h.workers(workers)
+			h.workers(workers)
 		}
-		if kinds > 0 {
-			rc.Workers = workers
-			rc.Queues = queues(cfg)
-			rc.PeriodicJobs = jobs.PeriodicJobs()
-			j.working = true
-		} else {
-			logger.Warn("no River workers registered: this process works no jobs")
-		}
+		rc.Workers = workers
+		rc.Queues = queues(cfg)
+		rc.PeriodicJobs = jobs.PeriodicJobs()
+		j.working = true
 	}
 	client, err := river.NewClient(riverpgxv5.New(b.pool), rc)
 	if err != nil {

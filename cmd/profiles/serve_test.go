@@ -374,7 +374,7 @@ func TestGracefulShutdown(t *testing.T) {
 				_, _ = io.WriteString(w, "finished")
 			})
 		},
-		workers: func(w *river.Workers) int { river.AddWorker(w, worker); return 1 },
+		workers: func(w *river.Workers) { river.AddWorker(w, worker) },
 	})
 	jobState := insertJob(t, env["PROFILES_DATABASE_URL"])
 	waitClosed(t, "the job to start", worker.started)
@@ -441,7 +441,7 @@ func TestShutdownCancelsJobsAfterSoftTimeout(t *testing.T) {
 	env["PROFILES_SHUTDOWN_TIMEOUT"] = "1s"
 	worker := newSlowWorker()
 	srv := startServe(t, env, hooks{
-		workers: func(w *river.Workers) int { river.AddWorker(w, worker); return 1 },
+		workers: func(w *river.Workers) { river.AddWorker(w, worker) },
 	})
 	jobState := insertJob(t, env["PROFILES_DATABASE_URL"])
 	waitClosed(t, "the job to start", worker.started)
@@ -468,7 +468,7 @@ func TestWorker(t *testing.T) {
 	worker := newSlowWorker()
 	close(worker.release)
 	srv := start(t, env, hooks{
-		workers: func(w *river.Workers) int { river.AddWorker(w, worker); return 1 },
+		workers: func(w *river.Workers) { river.AddWorker(w, worker) },
 	}, "worker")
 	client := httpClient(t)
 	if code, body := get(t, client, srv.base+"/readyz"); code != http.StatusOK {
