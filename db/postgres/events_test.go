@@ -603,19 +603,7 @@ func TestEventBatchStorePlansForTheQueueAsItIs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	filler, err := admin.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{
-		`INSERT INTO event_batches (format, events, payload) SELECT 2, 0, '' FROM generate_series(1, 20000)`,
-		`SELECT pg_stat_force_next_flush()`, // the live count QueueStats reads
-	} {
-		if _, err := filler.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	filler.Release()
+	fillQueue(t, admin, "event_batches", `INSERT INTO event_batches (format, events, payload) SELECT 2, 0, '' FROM generate_series(1, 20000)`)
 	analyzeOutgrown(t, postgres.NewQueueStats(admin), "event_batches")
 	scans := func() (seq, idx int64) {
 		t.Helper()

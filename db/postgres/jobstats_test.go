@@ -50,16 +50,10 @@ func TestQueueStatsReplanAKeptFetch(t *testing.T) {
 	}
 
 	// Ten minutes of completed jobs, and a few waiting.
-	for _, sql := range []string{
+	fillQueue(t, pool, "river_job",
 		`INSERT INTO river_job (args, kind, queue, state, finalized_at)
 			SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 50000)`,
-		`INSERT INTO river_job (args, kind, queue, state) SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`,
-		`SELECT pg_stat_force_next_flush()`, // the live count QueueStats reads
-	} {
-		if _, err := session.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+		`INSERT INTO river_job (args, kind, queue, state) SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`)
 
 	plan := func() string { return explain(t, session, `EXPLAIN EXECUTE fetch_jobs('events', 100)`) }
 	if p := plan(); !strings.Contains(p, "Seq Scan on river_job") {
@@ -87,21 +81,20 @@ func explain(t *testing.T, q interface {
 	return strings.Join(lines, "\n")
 }
 
-// onOneSession runs statements on one session and waits until the shared statistics count
-// the rows they inserted and deleted in river_job.
-func onOneSession(t *testing.T, pool *pgxpool.Pool, statements ...string) {
+// fillQueue runs statements on one session and waits until the shared statistics, which
+// QueueStats reads, count the rows they inserted into and deleted from table.
+func fillQueue(t *testing.T, pool *pgxpool.Pool, table string, statements ...string) {
 	t.Helper()
 	ctx := context.Background()
-	var ins, del int64
 	read := func() (int64, int64) {
 		t.Helper()
 		var i, d int64
-		if err := pool.QueryRow(ctx, `SELECT n_tup_ins, n_tup_del FROM pg_stat_user_tables WHERE relid = 'river_job'::regclass`).Scan(&i, &d); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT n_tup_ins, n_tup_del FROM pg_stat_user_tables WHERE relid = to_regclass($1)`, table).Scan(&i, &d); err != nil {
 			t.Fatal(err)
 		}
 		return i, d
 	}
-	ins, del = read()
+	ins, del := read()
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +121,7 @@ func onOneSession(t *testing.T, pool *pgxpool.Pool, statements ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("river_job statistics count %d inserted and %d deleted rows after 10 s, want %d and %d", i, d, ins, del)
+			t.Fatalf("%s statistics count %d inserted and %d deleted rows after 10 s, want %d and %d", table, i, d, ins, del)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -186,13 +179,13 @@ func TestQueueStatsAnalyzeTheTableAsItIs(t *testing.T) {
 	// statistics now say one row over hundreds of pages. The burst's counts must reach the
 	// shared statistics before the VACUUM: a session flushes them when it next idles, at most
 	// once a second, and a delete counted after the refill below took the live count to zero.
-	onOneSession(t, pool,
+	fillQueue(t, pool, "river_job",
 		`INSERT INTO river_job (args, kind, queue, state, finalized_at)
 			SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 50000)`,
 		`DELETE FROM river_job WHERE id < (SELECT max(id) FROM river_job)`)
 	exec(`VACUUM ANALYZE river_job`)
 	// The next load fills those pages again.
-	onOneSession(t, pool,
+	fillQueue(t, pool, "river_job",
 		`INSERT INTO river_job (args, kind, queue, state, finalized_at)
 			SELECT '{}', 'event_batch', 'events', 'completed', now() FROM generate_series(1, 20000)`,
 		`INSERT INTO river_job (args, kind, queue, state) SELECT '{}', 'event_batch', 'events', 'available' FROM generate_series(1, 200)`)
