@@ -60,8 +60,8 @@ func isRunRune(r rune) bool {
 // whole run or pair, where the trigram index does better. Every profile whose search text
 // contains q matches the tsquery; the caller still checks the substring.
 //
-// Where two runs of q meet at one separator and the pair is long enough to name an entry,
-// the query is the pairs and the whole runs, all exact entries; the first and last runs'
+// Where two runs of q meet at one separator, the query is the pairs and the whole runs: exact
+// entries, or prefixes of pairs that few entries share (pairOf); the first and last runs'
 // prefix conditions are left out, as GIN would gather every profile of each before it
 // intersects anything.
 func wordQuery(q string) string {
