@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,10 +46,6 @@ func work(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	jobs, err := newJobRunner(ctx, cfg, b, d, logger)
 	if err != nil {
 		return err
-	}
-	if !jobs.working {
-		jobs.after()
-		return errors.New("this build registers no River workers: nothing to work")
 	}
 	stopDebug, err := startDebug(ctx, cfg, logger)
 	if err != nil {
