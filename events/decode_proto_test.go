@@ -245,23 +245,7 @@ func BenchmarkReadTrackBatchProto(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("reader", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			var t TrackBatchRequest
-			if err := t.UnmarshalProtoBinary(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("proto.Unmarshal", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := viaProtoUnmarshal(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchReaders(b, in,
+		func(in []byte) error { var t TrackBatchRequest; return t.UnmarshalProtoBinary(in) },
+		"proto.Unmarshal", func(in []byte) error { _, err := viaProtoUnmarshal(in); return err })
 }
